@@ -1,0 +1,5 @@
+import sys
+
+from vnaw.cli import main
+
+sys.exit(main())

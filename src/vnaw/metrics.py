@@ -1,0 +1,85 @@
+"""ABAW EXPR metric — paper §4.1, eq. (13)–(15); SPEC §8.
+
+Per-class F1 over all frames with a valid label, pooled over every evaluated video (not averaged
+per video), and their unweighted mean over the 8 classes. A class with no true and no predicted
+frame scores 0 (as scikit-learn's ``zero_division=0``), so it pulls the mean down.
+
+Symbols → names: ``TP, FP, FN`` → ``tp, fp, fn``; ``F1_c`` → ``per_class[c]``; ``P`` (15) → ``mean``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vnaw.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
+
+ArrayLike = np.ndarray | torch.Tensor | list[int]
+
+
+def _as_int_array(x: ArrayLike, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"{name} must hold integer class indices")
+        arr = arr.astype(np.int64)
+    return arr.reshape(-1).astype(np.int64)
+
+
+def confusion_matrix(
+    y_true: ArrayLike, y_pred: ArrayLike, num_classes: int = NUM_CLASSES
+) -> np.ndarray:
+    """``(K, K)`` counts, rows = true class, columns = predicted; ``-1`` true labels ignored."""
+    t = _as_int_array(y_true, "y_true")
+    p = _as_int_array(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {t.size} vs {p.size}")
+    keep = t != IGNORE_INDEX
+    t, p = t[keep], p[keep]
+    for name, arr in (("y_true", t), ("y_pred", p)):
+        if arr.size and (arr.min() < 0 or arr.max() >= num_classes):
+            raise ValueError(f"{name} holds labels outside 0..{num_classes - 1} (or -1 in y_true)")
+    return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
+
+
+def f1_from_confusion(cm: np.ndarray) -> np.ndarray:
+    """Per-class F1, eq. (13)–(14), from a confusion matrix; 0 where TP + FP + FN = 0."""
+    tp = np.diag(cm).astype(np.float64)
+    fp = cm.sum(axis=0) - tp
+    fn = cm.sum(axis=1) - tp
+    # F1 = 2PR/(P+R) = 2TP / (2TP + FP + FN), Eq. (13)–(14); the second form needs no 0/0 guard
+    # for precision or recall separately.
+    denom = 2 * tp + fp + fn
+    return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+
+
+def macro_f1(
+    y_true: ArrayLike, y_pred: ArrayLike, num_classes: int = NUM_CLASSES
+) -> tuple[np.ndarray, float]:
+    """Per-class F1 and their mean over all ``num_classes`` classes — eq. (13)–(15).
+
+    Args:
+        y_true: frame labels, ``-1`` = no valid label (ignored).
+        y_pred: predicted class indices, same length.
+
+    Returns:
+        ``(per_class, mean)``: a float array ``(num_classes,)`` in ``[0, 1]`` and its mean.
+    """
+    per_class = f1_from_confusion(confusion_matrix(y_true, y_pred, num_classes))
+    return per_class, float(per_class.mean())  # Eq. (15)
+
+
+def format_f1_row(per_class: np.ndarray, mean: float, name: str = "") -> str:
+    """One markdown table row in percent with two decimals, Table 1's column order."""
+    cells = [f"{100 * v:.2f}" for v in per_class] + [f"{100 * mean:.2f}"]
+    return "| " + " | ".join([name, *cells]) + " |"
+
+
+def f1_table_header(first: str = "") -> str:
+    """Markdown header matching :func:`format_f1_row` (8 classes then ``Avg.``)."""
+    cols = [first, *CLASSES, "Avg."]
+    return "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)

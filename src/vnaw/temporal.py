@@ -1,0 +1,130 @@
+"""Temporal encoder of V-NAW — paper §3.6, eq. (6)–(9); SPEC §6.
+
+Frame features ``F = (E(x_1), …, E(x_P))`` (6) → linear projection to the model width → sinusoidal
+encoding of each frame's *original* offset in the clip (a skipped frame leaves a gap in time, not a
+shift) → ``nn.TransformerEncoder`` with a key-padding mask (7) → one linear layer per frame and a
+softmax (8) → the clip probability, the mean of the frame probabilities over the frames present (9).
+
+Symbols → names: ``F_v`` → ``features`` ``(B, T, D)``; ``H_i`` → ``hidden``; ``h_{i,p}`` logits →
+``logits``; ``p_{i,p}`` → ``probs``; ``p_i`` → ``clip_probs``; ``M_i^p`` → ``present``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from vnaw.labels import NUM_CLASSES
+
+
+@dataclass
+class TemporalConfig:
+    """Hyper-parameters; defaults are the authors' released code (SPEC §6)."""
+
+    feature_dim: int = 768  # Swin-T pooled features; set to the encoder's ``num_features``
+    num_classes: int = NUM_CLASSES
+    d_model: int = 512  # model width
+    num_layers: int = 4
+    num_heads: int = 1
+    dim_feedforward: int = 512
+    dropout: float = 0.6  # heavy dropout: the released code's choice against overfitting clips
+    max_period: float = 10000.0  # sinusoid base of the positional encoding
+
+
+class TemporalOutput(NamedTuple):
+    logits: Tensor  # (B, T, K) per-frame logits h
+    probs: Tensor  # (B, T, K) per-frame softmax, Eq. (8)
+    clip_probs: Tensor  # (B, K) mean over present frames, Eq. (9)
+
+
+def sinusoidal_encoding(positions: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """Sinusoidal encoding of (possibly non-contiguous) frame offsets: ``(B, T)`` → ``(B, T, dim)``."""
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(max_period)
+        * torch.arange(half, device=positions.device, dtype=torch.float32)
+        / half
+    )
+    angles = positions.float()[..., None] * freqs  # (B, T, half)
+    enc = torch.cat([angles.sin(), angles.cos()], dim=-1)
+    if dim % 2:
+        enc = torch.nn.functional.pad(enc, (0, 1))
+    return enc
+
+
+def masked_clip_mean(probs: Tensor, mask: Tensor) -> Tensor:
+    """Mean of ``probs (B, T, K)`` over the frames where ``mask (B, T)`` is True — eq. (9).
+
+    A clip with no frame in the mask gets all zeros.
+    """
+    weights = mask.to(probs.dtype)[..., None]  # (B, T, 1)
+    # Deviation: the paper divides by P; we divide by the frames present, so dropped and padded
+    # frames enter neither numerator nor denominator (SPEC §6).
+    return (probs * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)  # Eq. (9)
+
+
+class TemporalEncoder(nn.Module):
+    """Transformer over a clip's frame features giving per-frame and clip class probabilities.
+
+    Example::
+
+        model = TemporalEncoder(TemporalConfig(feature_dim=512))
+        out = model(features, present=keep_mask)  # features (B, T, 512)
+        out.probs  # (B, T, 8); out.clip_probs  # (B, 8)
+    """
+
+    def __init__(self, config: TemporalConfig | None = None, **overrides) -> None:
+        super().__init__()
+        if config is None:
+            config = TemporalConfig(**overrides)
+        elif overrides:
+            raise TypeError("pass either a TemporalConfig or keyword overrides, not both")
+        self.config = config
+        self.proj = nn.Linear(config.feature_dim, config.d_model)
+        layer = nn.TransformerEncoderLayer(
+            d_model=config.d_model,
+            nhead=config.num_heads,
+            dim_feedforward=config.dim_feedforward,
+            dropout=config.dropout,
+            batch_first=True,
+        )
+        # Nested tensors change padded outputs between train/eval; keep plain dense behaviour.
+        self.encoder = nn.TransformerEncoder(
+            layer, num_layers=config.num_layers, enable_nested_tensor=False
+        )
+        self.head = nn.Linear(config.d_model, config.num_classes)
+
+    def forward(
+        self,
+        features: Tensor,
+        present: Tensor | None = None,
+        positions: Tensor | None = None,
+    ) -> TemporalOutput:
+        """Run the encoder.
+
+        Args:
+            features: ``(B, T, D)`` frame features (any float dtype).
+            present: ``(B, T)`` bool, True for frames the model may see (kept by frame skipping and
+                not padding). Default: all present.
+            positions: ``(B, T)`` original frame offsets within the clip. Default ``0..T-1``.
+        """
+        b, t, _ = features.shape
+        if present is None:
+            present = torch.ones(b, t, dtype=torch.bool, device=features.device)
+        if positions is None:
+            positions = torch.arange(t, device=features.device).expand(b, t)
+        x = self.proj(features.to(self.proj.weight.dtype))  # (B, T, D) -> (B, T, d_model)
+        x = x + sinusoidal_encoding(positions, self.config.d_model, self.config.max_period).to(
+            x.dtype
+        )
+        # A row with no present frame would make attention NaN; let it attend (its outputs are
+        # excluded from every mean and loss anyway).
+        padding = ~present & present.any(dim=1, keepdim=True)
+        hidden = self.encoder(x, src_key_padding_mask=padding)  # Eq. (7)
+        logits = self.head(hidden)  # (B, T, K)
+        probs = logits.float().softmax(dim=-1)  # Eq. (8)
+        return TemporalOutput(logits, probs, masked_clip_mean(probs, present))
