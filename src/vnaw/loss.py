@@ -61,8 +61,9 @@ def clip_majority_label(labels: Tensor, valid: Tensor, num_classes: int) -> Tens
 
 class VNAWOutput(NamedTuple):
     loss: Tensor  # scalar
-    weights: Tensor  # NAW weights of the samples used (clips or frames); empty when naw=False
-    targets: Tensor  # labels of the samples used, aligned with ``weights``
+    weights: Tensor  # (S,) NAW weights of the S samples used (clips or frames); empty if naw=False
+    targets: Tensor  # (S,) labels of the samples used
+    probs: Tensor  # (S, K) their probabilities: p̄_i (clip level) or p_{i,p} (frame level)
 
 
 class VNAWLoss(nn.Module):
@@ -142,12 +143,11 @@ class VNAWLoss(nn.Module):
         if flipped_logits is not None:
             flipped = F.softmax(flipped_logits.float(), dim=-1)
             if self.level == "clip":
-                used = targets != IGNORE_INDEX
-                jsd = js_divergence(sample_probs[used], masked_clip_mean(flipped, valid)[used])
-            else:
-                used = valid.reshape(-1)
-                jsd = js_divergence(sample_probs[used], flipped.reshape(-1, num_classes)[used])
+                flipped = masked_clip_mean(flipped, valid)
+            used = targets != IGNORE_INDEX
+            jsd = js_divergence(sample_probs[used], flipped.reshape(-1, num_classes)[used])
             loss = self.consistency * loss + (1.0 - self.consistency) * jsd.sum() / max(
                 jsd.numel(), 1
             )
-        return VNAWOutput(loss, weights, targets[targets != IGNORE_INDEX])
+        used = targets != IGNORE_INDEX
+        return VNAWOutput(loss, weights, targets[used], sample_probs[used])
