@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vnaw import frame_skip, in_frame_erase
-from vnaw.augment import erase_mask
+from vnaw.augment import apply_frame_skip, erase_mask
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -81,3 +81,17 @@ def test_frame_skip_single_clip_repeatable():
     assert a.shape == (50,) and torch.equal(a, b)
     with pytest.raises(ValueError):
         frame_skip(0)
+
+
+def test_apply_frame_skip_modes():
+    feats = torch.ones(2, 4, 3)
+    keep = torch.tensor([[True, False, True, True], [False, True, True, False]])
+    same, present = apply_frame_skip(feats, keep, "drop")
+    assert same is feats and torch.equal(present, keep)
+    zeroed, present = apply_frame_skip(feats, keep, "zero")
+    assert present.all()
+    assert torch.equal(zeroed.sum(-1), keep.float() * 3)
+    with pytest.raises(ValueError, match="mode"):
+        apply_frame_skip(feats, keep, "blank")
+    with pytest.raises(ValueError, match="match"):
+        apply_frame_skip(feats, keep[:, :3])

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 EraseMode = Literal["pixels", "rectangle", "cutout"]
+SkipMode = Literal["drop", "zero"]
 
 
 def frame_skip(
@@ -58,6 +59,28 @@ def frame_skip(
     empty = ~keep.any(dim=1)
     keep[empty, rescue[empty]] = True
     return keep[0] if batch_size is None else keep
+
+
+def apply_frame_skip(
+    features: Tensor, keep: Tensor, mode: SkipMode = "drop"
+) -> tuple[Tensor, Tensor]:
+    """Apply a keep mask ``(B, T)`` to a clip batch ``(B, T, ...)``; returns ``(features, present)``.
+
+    ``"drop"`` (SPEC §7.1 default, eq. 3): the frames leave the sequence — ``present = keep`` masks
+    them out of attention, the clip mean and the loss. ``"zero"``: the reading of eq. (5) where
+    ``M·x`` zeroes a dropped frame in place; it stays in the sequence (``present`` all True) and its
+    label still counts.
+    """
+    if keep.shape != features.shape[:2]:
+        raise ValueError(
+            f"keep mask {tuple(keep.shape)} does not match clips {tuple(features.shape[:2])}"
+        )
+    if mode == "drop":
+        return features, keep
+    if mode == "zero":
+        shape = keep.shape + (1,) * (features.ndim - 2)
+        return features * keep.view(shape).to(features.dtype), torch.ones_like(keep)  # M·x, Eq. (5)
+    raise ValueError(f"unknown frame-skip mode {mode!r}; expected 'drop' or 'zero'")
 
 
 def erase_mask(
