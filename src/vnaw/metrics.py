@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vnaw.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
+from vnaw.labels import IGNORE_INDEX, NUM_CLASSES
 
 ArrayLike = np.ndarray | torch.Tensor | list[int]
 
@@ -71,15 +71,3 @@ def macro_f1(
     """
     per_class = f1_from_confusion(confusion_matrix(y_true, y_pred, num_classes))
     return per_class, float(per_class.mean())  # Eq. (15)
-
-
-def format_f1_row(per_class: np.ndarray, mean: float, name: str = "") -> str:
-    """One markdown table row in percent with two decimals, Table 1's column order."""
-    cells = [f"{100 * v:.2f}" for v in per_class] + [f"{100 * mean:.2f}"]
-    return "| " + " | ".join([name, *cells]) + " |"
-
-
-def f1_table_header(first: str = "") -> str:
-    """Markdown header matching :func:`format_f1_row` (8 classes then ``Avg.``)."""
-    cols = [first, *CLASSES, "Avg."]
-    return "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)

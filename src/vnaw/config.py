@@ -1,0 +1,148 @@
+"""Run configuration: typed defaults here, YAML files over them, command-line ``key=value`` last.
+
+One :class:`RunConfig` fully describes a V-NAW training run (SPEC §6–§7); the resolved copy is
+written as ``config.yaml`` into every run directory. Unknown keys are errors (OmegaConf structured
+configs), so a typo in a YAML file or an override fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from vnaw.temporal import TemporalConfig
+
+
+@dataclass
+class DataConfig:
+    root: str | None = None  # Aff-Wild2-layout dataset root (annotations + cropped_aligned/)
+    features: str | None = None  # feature store written by `vnaw extract` (features mode)
+    split: str = "official"  # "official" or "fold<k>" (k = 1, 2, …) of `folds_file`
+    folds_file: str | None = None  # JSON written by the k-fold splitter
+    clip_length: int = 100  # P, frames per clip (paper: 100)
+    eval_stride: int | None = None  # window stride at evaluation; None → P // 2 (SPEC §8)
+    clips_per_video: int = 8  # training clips drawn per video and epoch (random starts)
+    batch_size: int = 64  # global batch: divided among DDP processes
+    num_workers: int = 0
+    missing_crops: str = "nearest"  # "nearest" (SPEC §3.1) or "drop"
+    clean_labels: bool = False  # train on clean/ labels (synthetic data only: the ceiling run)
+
+
+@dataclass
+class AugmentConfig:
+    frame_skip: bool = True  # Eq. (3)
+    skip_low: float = 0.2  # λ ~ U(low, high)
+    skip_high: float = 0.4
+    skip_mode: str = "drop"  # "drop" (masked out) or "zero" (zeroed in place)
+    erase: bool = True  # Eq. (4)–(5); in features mode this picks one of the store's erased views
+    erase_ratio: float = 0.2
+    erase_mode: str = "pixels"  # "pixels", "rectangle" or "cutout"
+
+
+@dataclass
+class LossConfig:
+    level: str = "clip"  # "clip" (paper) or "frame" (authors' code)
+    naw: bool = True  # False: plain cross-entropy at the same level (Table 2)
+    normalize: bool = True  # C of Eq. (11)
+    detach: bool = False  # the NLA reference does not detach w
+    consistency: float | None = None  # λ of the optional flip-consistency term; None = off
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4  # paper: AdamW, 1e-4
+    weight_decay: float = 0.05
+    epochs: int = 20
+    warmup_epochs: int = 0
+    scheduler: str = "cosine"  # "cosine" or "constant"
+
+
+@dataclass
+class TrainerConfig:
+    accelerator: str = "auto"
+    devices: str = "1"  # a count, a list like "0,1", or "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"  # "ddp" for several processes
+    precision: str = "auto"  # "auto": bf16-mixed on a CUDA GPU, 32-true on CPU
+    seed: int = 0
+    deterministic: bool = False
+    progress_bar: bool = True
+
+
+@dataclass
+class EncoderConfig:
+    name: str | None = None  # timm name or encoder file; None → the shipped default encoder
+    input_size: int | None = None  # end-to-end mode: crop size fed to the encoder
+    finetune: bool = False  # end-to-end mode: train the encoder too (else frozen)
+
+
+@dataclass
+class RunConfig:
+    mode: str = "features"  # "features" (cached, frozen encoder) or "end-to-end"
+    out_dir: str = "runs/vnaw"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: TemporalConfig = field(default_factory=TemporalConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+
+
+_CHOICES = {
+    "mode": ("features", "end-to-end"),
+    "loss.level": ("clip", "frame"),
+    "augment.skip_mode": ("drop", "zero"),
+    "augment.erase_mode": ("pixels", "rectangle", "cutout"),
+    "optim.scheduler": ("cosine", "constant"),
+    "data.missing_crops": ("nearest", "drop"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that does not fit :class:`RunConfig`."""
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults ← YAML file ``path`` ← dotted ``key=value`` overrides; validated."""
+    merged = OmegaConf.structured(RunConfig)
+    try:
+        if path is not None:
+            merged = OmegaConf.merge(merged, OmegaConf.load(path))
+        if overrides:
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as err:
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}{err}".strip()) from None
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    cfg: RunConfig = OmegaConf.to_object(merged)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    for key, allowed in _CHOICES.items():
+        value = OmegaConf.select(OmegaConf.structured(cfg), key)
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+    if cfg.data.clip_length < 1:
+        raise ConfigError(f"data.clip_length must be >= 1; got {cfg.data.clip_length}")
+    if not 0 <= cfg.augment.skip_low <= cfg.augment.skip_high <= 1:
+        raise ConfigError("augment.skip_low <= augment.skip_high must lie in [0, 1]")
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    """Write the resolved configuration atomically (a crash never leaves half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(to_yaml(cfg))
+    tmp.replace(path)
