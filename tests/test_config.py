@@ -1,0 +1,34 @@
+"""Configuration: dataclass defaults ← YAML ← command-line overrides; unknown keys are errors."""
+
+import pytest
+
+from vnaw.config import ConfigError, load_config, save_config
+
+
+def test_layers_of_overrides(tmp_path):
+    cfg = load_config()
+    assert cfg.loss.level == "clip" and cfg.data.clip_length == 100 and cfg.optim.lr == 1e-4
+    yaml = tmp_path / "run.yaml"
+    yaml.write_text("data:\n  clip_length: 32\nloss:\n  level: frame\n")
+    cfg = load_config(yaml, ["data.clip_length=16", "augment.erase=false"])
+    assert cfg.data.clip_length == 16  # command line beats YAML
+    assert cfg.loss.level == "frame"  # YAML beats defaults
+    assert cfg.augment.erase is False
+    save_config(cfg, tmp_path / "out" / "config.yaml")
+    again = load_config(tmp_path / "out" / "config.yaml")
+    assert again == cfg
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ConfigError, match="clip_lenght"):
+        load_config(overrides=["data.clip_lenght=3"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  learning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="loss.level"):
+        load_config(overrides=["loss.level=video"])
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="clip_length"):
+        load_config(overrides=["data.clip_length=abc"])
