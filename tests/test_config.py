@@ -2,7 +2,7 @@
 
 import pytest
 
-from vnaw.config import ConfigError, load_config, save_config
+from vnaw.config import ConfigError, load_config, load_config_args, save_config
 
 
 def test_layers_of_overrides(tmp_path):
@@ -24,11 +24,24 @@ def test_errors(tmp_path):
         load_config(overrides=["data.clip_lenght=3"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  learning_rate: 0.1\n")
-    with pytest.raises(ConfigError, match="bad.yaml"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
         load_config(bad)
-    with pytest.raises(ConfigError, match="loss.level"):
+    with pytest.raises(ConfigError, match=r"loss\.level"):
         load_config(overrides=["loss.level=video"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="clip_length"):
         load_config(overrides=["data.clip_length=abc"])
+
+
+def test_optional_config_file_on_command_line(tmp_path):
+    cfg = load_config_args("loss.naw=false", ["data.clip_length=8"])
+    assert cfg.loss.naw is False and cfg.data.clip_length == 8
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    paper = load_config(Path(__file__).parents[1] / "configs" / "paper.yaml")
+    assert (paper.data.clip_length, paper.optim.lr, paper.loss.level) == (100, 1e-4, "clip")
+    assert paper.augment.frame_skip and paper.augment.erase and paper.data.batch_size == 4096

@@ -43,7 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stage_parsers() -> list:
-    return []
+    from vnaw import evaluate, experiments, features, pretrain, train
+    from vnaw.data import commands as data_commands
+
+    # In pipeline order: data → pretrain → extract → train → evaluate → experiments.
+    return [
+        data_commands.add_parser,
+        pretrain.add_parser,
+        features.add_parser,
+        train.add_parser,
+        evaluate.add_parser,
+        experiments.add_parsers,
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -124,6 +124,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
+def load_config_args(config: str | None, overrides: list[str]) -> RunConfig:
+    """``load_config`` for a command line ``[CONFIG] [KEY=VALUE …]`` whose file is optional."""
+    overrides = list(overrides)
+    if config is not None and "=" in config and not Path(config).is_file():
+        config, overrides = None, [config, *overrides]
+    return load_config(config, overrides)
+
+
 def validate(cfg: RunConfig) -> None:
     for key, allowed in _CHOICES.items():
         value = OmegaConf.select(OmegaConf.structured(cfg), key)

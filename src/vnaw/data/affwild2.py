@@ -1,0 +1,279 @@
+"""Aff-Wild2 EXPR reader — SPEC §3.1.
+
+Indexes a dataset root into one :class:`VideoRecord` per annotation file (one per video, or one per
+subject ``<video>_left`` / ``<video>_right`` when two people are in view)::
+
+    ROOT/Train_Set/<name>.txt            line 1: the header; line k+1: label of frame k (−1..7)
+    ROOT/Validation_Set/<name>.txt
+    ROOT/cropped_aligned/<name>/<k:05d>.jpg   face crop of frame k (1-based); may be missing
+    ROOT/batch*/<video>.mp4|.avi              raw videos, optional, named without the suffix
+
+Everything is validated while reading; every error is a :class:`DataError` that names the file and,
+where there is one, the line (``path:line: message``), so a user can open the culprit directly.
+
+Frame indices in this package are 0-based (``labels[k]`` is frame ``k + 1`` of the annotation,
+image ``cropped_aligned/<name>/<k+1:05d>.jpg``); only file names and ``predict`` tables are 1-based.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vnaw.labels import AFFWILD2_HEADER, IGNORE_INDEX, NUM_CLASSES
+
+SPLITS: tuple[str, ...] = ("Train_Set", "Validation_Set")
+CROPS_DIR = "cropped_aligned"
+VIDEO_SUFFIXES = (".mp4", ".avi")
+_SUBJECT_SUFFIX = re.compile(r"_(left|right)$")
+_CROP_NAME = re.compile(r"^(\d{5})\.jpg$")
+
+
+class DataError(ValueError):
+    """A malformed data set file; the message starts with ``path:line:`` (or ``path:``)."""
+
+    def __init__(self, path: str | os.PathLike[str], message: str, line: int | None = None):
+        self.path = Path(path)
+        self.line = line
+        where = f"{self.path}:{line}" if line is not None else f"{self.path}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True, eq=False)
+class VideoRecord:
+    """One annotated face track of Aff-Wild2 (one annotation file).
+
+    ``labels[k]`` is the label of frame ``k + 1`` (−1 = no valid label); ``has_crop[k]`` says
+    whether ``cropped_aligned/<name>/<k+1:05d>.jpg`` exists.
+    """
+
+    name: str
+    split: str
+    annotation: Path
+    crop_dir: Path
+    labels: np.ndarray = field(repr=False)  # (N,) int64
+    has_crop: np.ndarray = field(repr=False)  # (N,) bool
+    video: Path | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def source(self) -> str:
+        """The source video: ``name`` without a ``_left`` / ``_right`` subject suffix."""
+        return source_video(self.name)
+
+    def crop_path(self, k: int) -> Path:
+        """Path of the crop of 0-based frame ``k`` (it may not exist: see ``has_crop``)."""
+        return self.crop_dir / f"{k + 1:05d}.jpg"
+
+    def nearest_crop(self) -> np.ndarray:
+        """``(N,)`` index of the nearest frame with a crop, for every frame (SPEC §3.1)."""
+        return nearest_crop_index(self.has_crop)
+
+
+def source_video(name: str) -> str:
+    """Strip the ``_left`` / ``_right`` subject suffix: both subjects share one source video."""
+    return _SUBJECT_SUFFIX.sub("", name)
+
+
+def nearest_crop_index(has_crop: np.ndarray) -> np.ndarray:
+    """For each frame, the index of the nearest frame that has a crop (itself if it has one).
+
+    Ties (a gap of even length) go to the earlier frame. Raises ``ValueError`` if no frame has a
+    crop, because then no image can stand in.
+    """
+    has_crop = np.asarray(has_crop, dtype=bool)
+    n = has_crop.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if not has_crop.any():
+        raise ValueError("no frame has a crop")
+    idx = np.arange(n)
+    # Last crop at or before k, and first crop at or after k (sentinels where there is none).
+    prev = np.maximum.accumulate(np.where(has_crop, idx, -1))
+    nxt = np.minimum.accumulate(np.where(has_crop, idx, n)[::-1])[::-1]
+    d_prev = np.where(prev >= 0, idx - prev, n + 1)
+    d_next = np.where(nxt < n, nxt - idx, n + 1)
+    return np.where(d_prev <= d_next, prev, nxt).astype(np.int64)
+
+
+def parse_annotation(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read one EXPR annotation file into an ``(N,)`` int64 label array (SPEC §3.1).
+
+    Line 1 must be exactly the header; line ``k + 1`` holds the integer label (−1..7) of frame
+    ``k``. Trailing blank lines are tolerated (editors add them); a blank line in between is not.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: tolerate a byte-order mark
+    except UnicodeDecodeError as err:
+        raise DataError(path, f"not UTF-8 text ({err.reason})") from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise DataError(path, "empty file; expected the header on line 1", line=1)
+    if lines[0].strip() != AFFWILD2_HEADER:
+        raise DataError(
+            path, f"wrong header {lines[0].strip()!r}; expected {AFFWILD2_HEADER!r}", line=1
+        )
+    labels = np.empty(len(lines) - 1, dtype=np.int64)
+    for i, raw in enumerate(lines[1:]):
+        s = raw.strip()
+        try:
+            value = int(s)
+        except ValueError:
+            raise DataError(path, f"not an integer label: {s!r}", line=i + 2) from None
+        if not IGNORE_INDEX <= value < NUM_CLASSES:
+            raise DataError(
+                path,
+                f"label {value} outside {IGNORE_INDEX}..{NUM_CLASSES - 1}",
+                line=i + 2,
+            )
+        labels[i] = value
+    if labels.size == 0:
+        raise DataError(path, "no frames: the file holds only the header", line=1)
+    return labels
+
+
+def scan_crops(crop_dir: Path, num_frames: int, annotation: Path) -> np.ndarray:
+    """``(num_frames,)`` bool: which frames have a crop in ``crop_dir``.
+
+    Errors name the annotation file (the crop folder belongs to it): a missing folder, an empty
+    one, and a crop numbered 0 or beyond the annotation's last frame (line ``num_frames + 1``).
+    Files not named ``<k:05d>.jpg`` are ignored.
+    """
+    if not crop_dir.is_dir():
+        raise DataError(annotation, f"crop folder {crop_dir} is missing")
+    has_crop = np.zeros(num_frames, dtype=bool)
+    for entry in os.scandir(crop_dir):  # scandir: real folders hold thousands of files
+        m = _CROP_NAME.match(entry.name)
+        if m is None:
+            continue
+        k = int(m.group(1))
+        if not 1 <= k <= num_frames:
+            raise DataError(
+                annotation,
+                f"crop {crop_dir / entry.name} is frame {k}, but the annotation has frames "
+                f"1..{num_frames} (last line {num_frames + 1})",
+                line=num_frames + 1,
+            )
+        has_crop[k - 1] = True
+    if not has_crop.any():
+        raise DataError(annotation, f"crop folder {crop_dir} holds no <k:05d>.jpg crops")
+    return has_crop
+
+
+def find_split_dir(root: Path, split: str) -> Path | None:
+    """The annotation folder of ``split``: ``ROOT/<split>``, else a unique ``ROOT/*/<split>``.
+
+    The organisers ship annotations nested (``annotations/EXPR_Recognition_Challenge/Train_Set``);
+    a nested search up to three levels finds them, but an ambiguous root is an error rather than a
+    guess. ``clean/`` (the synthetic generator's clean labels) is never picked up implicitly.
+    """
+    direct = root / split
+    if direct.is_dir():
+        return direct
+    found = [
+        p
+        for pattern in (f"*/{split}", f"*/*/{split}", f"*/*/*/{split}")
+        for p in sorted(root.glob(pattern))
+        if p.is_dir() and "clean" not in p.relative_to(root).parts[:-1] and CROPS_DIR not in p.parts
+    ]
+    if len(found) > 1:
+        listed = ", ".join(str(p) for p in found)
+        raise DataError(root, f"several {split} folders ({listed}); pass the annotation root")
+    return found[0] if found else None
+
+
+def find_raw_videos(root: Path) -> dict[str, Path]:
+    """Raw videos under ``ROOT/batch*/`` (and ``ROOT/videos/``), keyed by file stem."""
+    out: dict[str, Path] = {}
+    for folder in [*sorted(root.glob("batch*")), root / "videos"]:
+        if folder.is_dir():
+            for p in sorted(folder.iterdir()):
+                if p.suffix.lower() in VIDEO_SUFFIXES:
+                    out.setdefault(p.stem, p)
+    return out
+
+
+def read_video(
+    annotation: Path, split: str, crops_root: Path, raw_videos: dict[str, Path] | None = None
+) -> VideoRecord:
+    """Read and validate one annotation file and its crop folder into a :class:`VideoRecord`."""
+    labels = parse_annotation(annotation)
+    name = annotation.stem
+    crop_dir = crops_root / name
+    has_crop = scan_crops(crop_dir, labels.shape[0], annotation)
+    video = (raw_videos or {}).get(source_video(name))
+    return VideoRecord(name, split, annotation, crop_dir, labels, has_crop, video)
+
+
+def index_dataset(
+    root: str | os.PathLike[str],
+    splits: Sequence[str] = SPLITS,
+    *,
+    annotations: str | os.PathLike[str] | None = None,
+    crops: str | os.PathLike[str] | None = None,
+    skip_bad: bool = False,
+) -> list[VideoRecord]:
+    """Index an Aff-Wild2 EXPR root into records, sorted by split then name (SPEC §3.1).
+
+    Args:
+        root: dataset root.
+        splits: which annotation folders to read.
+        annotations: folder that holds the split folders (default: found under ``root``).
+        crops: the ``cropped_aligned`` folder (default ``root/cropped_aligned``).
+        skip_bad: warn about and skip a malformed video instead of raising :class:`DataError`.
+    """
+    root = Path(root)
+    ann_root = Path(annotations) if annotations is not None else root
+    crops_root = Path(crops) if crops is not None else root / CROPS_DIR
+    if not crops_root.is_dir():
+        raise DataError(root, f"no crop folder {crops_root}")
+    raw = find_raw_videos(root)
+    records: list[VideoRecord] = []
+    seen: dict[str, Path] = {}
+    for split in splits:
+        split_dir = find_split_dir(ann_root, split)
+        if split_dir is None:
+            continue
+        for ann in sorted(split_dir.glob("*.txt")):
+            try:
+                if ann.stem in seen:
+                    raise DataError(
+                        ann, f"video {ann.stem} is annotated twice (also {seen[ann.stem]})"
+                    )
+                rec = read_video(ann, split, crops_root, raw)
+            except DataError as err:
+                if not skip_bad:
+                    raise
+                warnings.warn(f"skipping bad video: {err}", stacklevel=2)
+                continue
+            seen[rec.name] = ann
+            records.append(rec)
+    if not records:
+        raise DataError(ann_root, f"no annotation files found for splits {', '.join(splits)}")
+    return records
+
+
+def write_annotation(path: str | os.PathLike[str], labels: Iterable[int]) -> None:
+    """Write an EXPR annotation file (header + one label per line), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(f"{int(v)}\n" for v in labels)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(f"{AFFWILD2_HEADER}\n{body}")
+    os.replace(tmp, path)
+
+
+def records_by_name(records: Iterable[VideoRecord]) -> dict[str, VideoRecord]:
+    return {r.name: r for r in records}

@@ -1,0 +1,218 @@
+"""``vnaw train CONFIG [key=value …]`` — V-NAW training (SPEC §7) through Lightning.
+
+Builds the objects (configuration, frame source, data, module, trainer) and hands them to
+``Trainer.fit``; the per-step work is in :mod:`vnaw.lightning`. A run directory holds:
+
+* ``config.yaml`` — the fully resolved configuration;
+* ``checkpoints/best.ckpt`` (by validation macro-F1) and ``checkpoints/last.ckpt``;
+* ``metrics.csv`` and ``training.png`` (loss and validation F1 per epoch);
+* ``model.safetensors`` — the best temporal model's weights, for ``vnaw evaluate`` / ``predict``;
+* ``naw_weights.npy`` — the NAW weights of the training samples in the best epoch.
+
+``--resume`` continues a killed run from ``checkpoints/last.ckpt`` with the saved configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from safetensors.torch import save_file
+
+from vnaw.config import ConfigError, RunConfig, load_config, load_config_args, save_config
+from vnaw.datamodule import ClipDataModule, FeatureSource, ImageSource, SplitRecords
+from vnaw.lightning import VNAWModule
+
+CONFIG_FILE = "config.yaml"
+MODEL_FILE = "model.safetensors"
+
+
+def resolve_precision(cfg: RunConfig) -> str:
+    """``auto`` → bf16 mixed precision on a CUDA GPU, full fp32 elsewhere."""
+    if cfg.trainer.precision != "auto":
+        return cfg.trainer.precision
+    wants_gpu = cfg.trainer.accelerator in ("auto", "gpu", "cuda")
+    return "bf16-mixed" if wants_gpu and torch.cuda.is_available() else "32-true"
+
+
+def _devices(value: str) -> int | list[int] | str:
+    if value == "auto":
+        return value
+    if "," in value:
+        return [int(v) for v in value.split(",") if v]
+    return int(value)
+
+
+def build(
+    cfg: RunConfig, records: SplitRecords | None = None, store=None
+) -> tuple[VNAWModule, ClipDataModule]:
+    """Module and data for a configuration (features or end-to-end mode)."""
+    if cfg.mode == "features":
+        if store is None:
+            from vnaw.features import FeatureStore
+
+            if cfg.data.features is None:
+                raise ConfigError("mode=features needs data.features (a store from `vnaw extract`)")
+            store = FeatureStore(cfg.data.features)
+        cfg.model.feature_dim = store.feature_size
+        views = store.erased_views if cfg.augment.erase else 0
+        if cfg.augment.erase and not views:
+            warnings.warn(
+                f"augment.erase is on but the store {cfg.data.features} holds no erased views "
+                "(vnaw extract --erased-views K): training without in-frame erasing",
+                stacklevel=2,
+            )
+        data = ClipDataModule(cfg, FeatureSource(store), erased_views=views, records=records)
+        return VNAWModule(cfg), data
+    from vnaw.encoder import DEFAULT_NAME, load_encoder, normalize
+
+    trunk, meta = load_encoder(cfg.encoder.name or DEFAULT_NAME)
+    cfg.model.feature_dim = meta.feature_size
+    encoder = torch.nn.Sequential(_Normalize(meta, normalize), trunk)
+    data = ClipDataModule(cfg, ImageSource(meta), key="images", records=records)
+    return VNAWModule(cfg, encoder=encoder), data
+
+
+class _Normalize(torch.nn.Module):
+    """Normalisation after in-frame erasing, so erased pixels are black (Eq. 5 zeroes pixels)."""
+
+    def __init__(self, meta, fn) -> None:
+        super().__init__()
+        self.meta, self.fn = meta, fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x, self.meta)
+
+
+def train(
+    cfg: RunConfig,
+    *,
+    resume: bool = False,
+    records: SplitRecords | None = None,
+    store=None,
+    callbacks: list | None = None,
+) -> Path:
+    """Train one run; returns its directory. ``store`` overrides ``data.features`` (tests)."""
+    run_dir = Path(cfg.out_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and (run_dir / CONFIG_FILE).is_file():
+        cfg = load_config(run_dir / CONFIG_FILE)  # a resumed run keeps its own configuration
+    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    module, data = build(cfg, records, store)
+    save_config(cfg, run_dir / CONFIG_FILE)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best",
+        monitor="val_f1",
+        mode="max",
+        save_last=True,
+        enable_version_counter=False,
+    )
+    trainer = L.Trainer(
+        max_epochs=cfg.optim.epochs,
+        accelerator=cfg.trainer.accelerator,
+        devices=_devices(cfg.trainer.devices),
+        num_nodes=cfg.trainer.num_nodes,
+        strategy=cfg.trainer.strategy,
+        precision=resolve_precision(cfg),
+        deterministic=cfg.trainer.deterministic,
+        logger=CSVLogger(run_dir / "logs", name="", version=f"attempt{_attempt(run_dir)}"),
+        callbacks=[checkpoint, *(callbacks or [])],
+        default_root_dir=run_dir,
+        enable_progress_bar=cfg.trainer.progress_bar,
+        enable_model_summary=False,
+        reload_dataloaders_every_n_epochs=1,  # each epoch's loader carries its epoch number
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
+    if trainer.is_global_zero:
+        merge_metrics(run_dir)
+        export_best(run_dir, checkpoint.best_model_path or str(last))
+        from vnaw.plots import plot_training
+
+        plot_training(run_dir / "metrics.csv", run_dir / "training.png")
+    return run_dir
+
+
+def _attempt(run_dir: Path) -> int:
+    """Index of this training attempt: each resume logs into its own ``logs/attempt<n>``."""
+    return len(list((run_dir / "logs").glob("attempt*")))
+
+
+def merge_metrics(run_dir: Path) -> None:
+    """Join the attempts' ``metrics.csv`` into ``run_dir/metrics.csv``; an epoch that a later
+    attempt re-ran (after a crash) is taken from that attempt."""
+    parts = []
+    for attempt in sorted((run_dir / "logs").glob("attempt*"), key=lambda p: int(p.name[7:])):
+        csv = attempt / "metrics.csv"
+        if csv.is_file():
+            df = pd.read_csv(csv)
+            if parts and len(df):
+                parts = [p[p["epoch"] < df["epoch"].min()] for p in parts]
+            parts.append(df)
+    if parts:
+        tmp = run_dir / ".metrics.csv.tmp"
+        pd.concat(parts, ignore_index=True).to_csv(tmp, index=False)
+        os.replace(tmp, run_dir / "metrics.csv")
+
+
+def export_best(run_dir: Path, ckpt_path: str) -> None:
+    """Write the best temporal model as safetensors and its epoch's NAW weights (atomically)."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    state = {
+        k.removeprefix("model."): v.contiguous()
+        for k, v in ckpt["state_dict"].items()
+        if k.startswith("model.")
+    }
+    tmp = run_dir / (MODEL_FILE + ".tmp")
+    save_file(state, str(tmp), metadata={"epoch": str(ckpt.get("epoch", ""))})
+    os.replace(tmp, run_dir / MODEL_FILE)
+    weights = ckpt.get("naw_weights")
+    if weights is not None and len(weights):
+        np.save(run_dir / "naw_weights.npy", weights.numpy())
+
+
+# --- command line ------------------------------------------------------------------------------
+def _cmd_train(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    for flag, key in (
+        ("devices", "trainer.devices"),
+        ("num_nodes", "trainer.num_nodes"),
+        ("strategy", "trainer.strategy"),
+        ("out", "out_dir"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    cfg = load_config_args(args.config, overrides)
+    run_dir = train(cfg, resume=args.resume)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the V-NAW temporal model (features or end-to-end mode)",
+        description="Train V-NAW. CONFIG is a YAML file (see configs/); KEY=VALUE pairs override it, "
+        "e.g. loss.level=frame augment.erase=false optim.epochs=10.",
+    )
+    p.add_argument("config", nargs="?", help="YAML configuration file (default: built-in defaults)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="configuration overrides")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from <out>/checkpoints/last.ckpt"
+    )
+    p.add_argument("--devices", help="devices per node: a count, a list like 0,1, or auto")
+    p.add_argument("--num-nodes", dest="num_nodes", type=int, help="number of nodes (DDP)")
+    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
+    p.add_argument("--out", help="run directory (overrides out_dir)")
+    p.set_defaults(func=_cmd_train)

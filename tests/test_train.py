@@ -1,0 +1,150 @@
+"""Tiny V-NAW training + evaluation on a generated Aff-Wild2-layout root (seconds on CPU)."""
+
+import json
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from vnaw.config import load_config
+from vnaw.data.affwild2 import write_annotation
+from vnaw.datamodule import split_records
+from vnaw.evaluate import evaluate, load_run, split_videos
+from vnaw.train import train
+
+FEATURE_DIM = 16
+
+
+class ArrayStore:
+    """In-memory stand-in for a feature store: features that encode the label plus noise."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+        self.feature_size = FEATURE_DIM
+        self.erased_views = 0
+
+    def features(self, name: str, view: int = 0) -> np.ndarray:
+        return self.arrays[name]
+
+
+def _episodes(rng, n):
+    labels = np.empty(n, dtype=np.int64)
+    k = 0
+    while k < n:
+        length = int(rng.integers(8, 25))
+        labels[k : k + length] = rng.choice([0, 0, 4, 5, 7, 1])
+        k += length
+    labels[rng.random(n) < 0.05] = -1
+    return labels
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("affwild2")
+    rng = np.random.default_rng(0)
+    arrays = {}
+    blank = Image.fromarray(np.zeros((4, 4), dtype=np.uint8))
+    for split, count in (("Train_Set", 6), ("Validation_Set", 2)):
+        for v in range(count):
+            name = f"{split[:3].lower()}{v}"
+            n = int(rng.integers(40, 70))
+            labels = _episodes(rng, n)
+            write_annotation(root / split / f"{name}.txt", labels)
+            crops = root / "cropped_aligned" / name
+            crops.mkdir(parents=True)
+            has_crop = rng.random(n) > 0.05
+            for k in np.flatnonzero(has_crop):
+                blank.save(crops / f"{k + 1:05d}.jpg")
+            feats = rng.normal(0, 1.0, (n, FEATURE_DIM))
+            feats[np.arange(n), np.where(labels >= 0, labels, rng.integers(0, 8, n))] += 3.0
+            arrays[name] = feats.astype(np.float16)
+    return root, ArrayStore(arrays)
+
+
+def _cfg(root, out, **extra):
+    overrides = [
+        "augment.erase=false",
+        f"data.root={root}",
+        f"out_dir={out}",
+        "data.clip_length=16",
+        "data.clips_per_video=16",
+        "data.batch_size=8",
+        "model.d_model=16",
+        "model.num_layers=1",
+        "model.num_heads=2",
+        "model.dim_feedforward=32",
+        "model.dropout=0.1",
+        "optim.lr=5e-3",
+        "optim.epochs=5",
+        "trainer.progress_bar=false",
+        "trainer.accelerator=cpu",
+    ] + [f"{k}={v}" for k, v in extra.items()]
+    return load_config(overrides=overrides)
+
+
+def test_train_then_evaluate(tiny_root, tmp_path):
+    root, store = tiny_root
+    cfg = _cfg(root, tmp_path / "run")
+    run_dir = train(cfg, store=store)
+    for name in (
+        "config.yaml",
+        "metrics.csv",
+        "model.safetensors",
+        "training.png",
+        "naw_weights.npy",
+    ):
+        assert (run_dir / name).is_file(), name
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert metrics["val_f1"].notna().sum() == 5  # one validation per epoch
+
+    run = load_run(run_dir)
+    records = split_videos(root, "official")
+    out = evaluate(run, records, store, tmp_path / "eval", progress=False)
+    table = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    assert len(table) == sum(r.num_frames for r in records)
+    probs = table[
+        ["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other"]
+    ]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert out["labels"]["macro_f1"] > 30.0  # the features carry the label: far above chance
+    assert (tmp_path / "eval" / "confusion.png").is_file()
+    assert (tmp_path / "eval" / "naw_weights.png").is_file()
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["labels"]["frames"] > 0
+
+
+class _Crash(L.Callback):
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 2:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_crash_matches_uninterrupted(tiny_root, tmp_path):
+    root, store = tiny_root
+    short = {"optim.epochs": 3}
+    whole = train(_cfg(root, tmp_path / "whole", **short), store=store)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(_cfg(root, tmp_path / "crash", **short), store=store, callbacks=[_Crash()])
+    assert not (tmp_path / "crash" / "model.safetensors").exists()
+    resumed = train(_cfg(root, tmp_path / "crash", **short), store=store, resume=True)
+    assert len(pd.read_csv(resumed / "metrics.csv")["val_f1"].dropna()) == 3  # history kept
+    a = pd.read_csv(whole / "metrics.csv")["val_f1"].dropna().to_numpy()
+    b = pd.read_csv(resumed / "metrics.csv")["val_f1"].dropna().to_numpy()
+    assert b[-1] == pytest.approx(a[-1], abs=1e-6)
+    wa = load_run(whole).model.state_dict()
+    wb = load_run(resumed).model.state_dict()
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k])
+
+
+def test_split_records_and_clean_labels_error(tiny_root):
+    root, _ = tiny_root
+    cfg = _cfg(root, "unused")
+    rec = split_records(cfg)
+    assert len(rec.train) == 6 and len(rec.val) == 2
+    with pytest.raises(ValueError, match="folds_file"):
+        split_records(_cfg(root, "unused", **{"data.split": "fold1"}))
