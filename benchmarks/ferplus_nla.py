@@ -73,7 +73,7 @@ def table(rows: list[tuple[str, dict]], epochs_note: str) -> str:
         minutes = res.get("train_seconds", float("nan")) / 60
         lines.append(
             f"| {name} | {cfg.get('loss', '?')} | {cfg.get('noise', '?')} | {res.get('epochs', '?')} "
-            f"| {minutes:.0f} min | {100 * test.get('accuracy', float('nan')):.2f} "
+            f"| {minutes:.1f} min | {100 * test.get('accuracy', float('nan')):.2f} "
             f"| {100 * test.get('macro_f1', float('nan')):.2f} |"
         )
     return "\n".join(lines) + f"\n\n{epochs_note}\n"
@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/ferplus_nla")
     ap.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     ap.add_argument("--reuse", nargs="*", default=[], metavar="RUN=DIR")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides")
+    ap.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides"
+    )
     args = ap.parse_args(argv)
 
     reuse = dict(r.split("=", 1) for r in args.reuse)
@@ -103,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
         res["config"] = {"loss": loss.upper(), "noise": args.noise if noise is None else noise}
         rows.append((name, res))
         test = res.get("test", {})
-        print(f"[{name}] test accuracy {100 * test.get('accuracy', 0):.2f} %, macro-F1 {100 * test.get('macro_f1', 0):.2f} %")
+        print(
+            f"[{name}] test accuracy {100 * test.get('accuracy', 0):.2f} %, macro-F1 {100 * test.get('macro_f1', 0):.2f} %"
+        )
     note = (
         f"FERPlus test, majority protocol; seed {args.seed}; "
         f"{'all' if not args.limit else args.limit} training images."

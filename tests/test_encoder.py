@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _ferplus_fake import make_ferplus
 from sklearn.metrics import accuracy_score, f1_score
 
+from _ferplus_fake import make_ferplus
 from vnaw import ImageClassifier
 from vnaw.data.static import load_images, read_ferplus
 from vnaw.encoder import EncoderMeta, load_encoder, preprocess
@@ -46,7 +46,16 @@ def test_shipped_weights_give_deterministic_probabilities(default_model: ImageCl
 
 def test_shipped_meta_and_feature_extractor(default_model: ImageClassifier) -> None:
     meta = default_model.meta
-    assert meta.classes == ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other")
+    assert meta.classes == (
+        "Neutral",
+        "Anger",
+        "Disgust",
+        "Fear",
+        "Happiness",
+        "Sadness",
+        "Surprise",
+        "Other",
+    )
     trunk, meta2 = load_encoder("default")
     x = preprocess(_crops(), meta2)
     assert x.shape == (3, meta2.channels, meta2.input_size, meta2.input_size)

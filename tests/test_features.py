@@ -17,11 +17,12 @@ from PIL import Image
 
 from vnaw.data.affwild2 import VideoRecord, index_dataset
 from vnaw.data.synth import SynthConfig, generate
+from vnaw.datamodule import EvalClips, FeatureSource, TrainClips
 from vnaw.features import (
     EraseSpec,
-    FeatureClipDataset,
     FeatureStore,
     StoreError,
+    check_store,
     extract,
     load_encoder,
     shard,
@@ -215,53 +216,76 @@ def test_ranks_split_videos_without_clashing(
         )
 
 
-def test_clip_dataset_train_and_eval(full_store: Path, records) -> None:
+def test_training_clips_from_store(full_store: Path, records) -> None:
     st = FeatureStore(full_store)
-    ds = FeatureClipDataset(st, records, clip_len=8, train=True, seed=5)
+    check_store(st, records)
+    source = FeatureSource(st)
+    ds = TrainClips(records, source, 8, seed=5)
     assert len(ds) == sum(-(-r.num_frames // 8) for r in records)
-    by = {r.name: r for r in records}
     for i in range(6):
-        x, y, present = ds[i]
-        name, start, has_crop = ds.window(i)
+        item = ds[i]
+        x, y, present = item["features"], item["labels"], item["present"]
         assert x.shape == (8, 512) and x.dtype == torch.float32 and y.dtype == torch.int64
         assert present.all()  # videos are longer than 8 frames: no padding
-        np.testing.assert_array_equal(y.numpy(), by[name].labels[start : start + 8])
-        np.testing.assert_array_equal(
-            x.numpy(), st.features(name)[start : start + 8].astype(np.float32)
-        )
-        np.testing.assert_array_equal(has_crop, by[name].has_crop[start : start + 8])
-    again = FeatureClipDataset(st, records, clip_len=8, train=True, seed=5)
-    assert all(torch.equal(ds[i][0], again[i][0]) for i in range(4))
+        # find the clip: its labels and features must be one contiguous slice of one video
+        hits = [
+            (r, a)
+            for r in records
+            for a in range(r.num_frames - 7)
+            if np.array_equal(x.numpy(), st.features(r.name)[a : a + 8].astype(np.float32))
+        ]
+        assert hits
+        r, a = hits[0]
+        np.testing.assert_array_equal(y.numpy(), r.labels[a : a + 8])
+    again = TrainClips(records, source, 8, seed=5)
+    assert all(torch.equal(ds[i]["features"], again[i]["features"]) for i in range(4))
     ds.set_epoch(1)
-    assert any(ds.window(i)[:2] != again.window(i)[:2] for i in range(8))
-    # Erased clips use one erased view for the whole clip.
-    er = FeatureClipDataset(st, records, clip_len=8, train=True, erased=True, seed=5)
-    x, _, _ = er[0]
-    name, start, _ = er.window(0)
-    views = [st.features(name, v)[start : start + 8].astype(np.float32) for v in (1, 2)]
-    assert any(np.array_equal(x.numpy(), v) for v in views)
-    # Evaluation: deterministic windows cover every frame of every video.
-    ev = FeatureClipDataset(st, records, clip_len=16, train=False)
-    cover = {r.name: np.zeros(r.num_frames, int) for r in records}
-    for i in range(len(ev)):
-        name, start, _ = ev.window(i)
-        x, y, present = ev[i]
-        n = int(present.sum())
-        cover[name][start : start + n] += 1
-        assert (y[n:] == -1).all() and (x[n:] == 0).all()
-    assert all((c >= 1).all() for c in cover.values())
+    assert any(not torch.equal(ds[i]["features"], again[i]["features"]) for i in range(8))
+    # With erasing, a clip comes from one erased view as a whole (same Ω in every frame).
+    er = TrainClips(records, source, 8, erased_views=2, seed=5)
+    x = er[0]["features"].numpy()
+    views = {
+        v: [
+            st.features(r.name, v)[a : a + 8].astype(np.float32)
+            for r in records
+            for a in range(r.num_frames - 7)
+        ]
+        for v in (0, 1, 2)
+    }
+    assert not any(np.array_equal(x, c) for c in views[0])
+    assert any(np.array_equal(x, c) for c in views[1] + views[2])
 
 
-def test_clip_dataset_padding_and_drop_missing(full_store: Path, records) -> None:
+def test_eval_clips_score_every_frame_once(full_store: Path, records) -> None:
     st = FeatureStore(full_store)
-    rec = max(records, key=lambda r: int((~r.has_crop).sum()))
-    ev = FeatureClipDataset(st, [rec], clip_len=rec.num_frames + 4, train=False, drop_missing=True)
-    assert len(ev) == 1
-    _, y, present = ev[0]
-    n = rec.num_frames
-    assert present[:n].tolist() == rec.has_crop.tolist() and not present[n:].any()
-    want = np.where(rec.has_crop, rec.labels, -1)
-    assert y[:n].tolist() == want.tolist() and (y[n:] == -1).all()
+    ev = EvalClips(records, FeatureSource(st), 16)
+    scored = {r.name: np.zeros(r.num_frames, int) for r in records}
+    for i in range(len(ev)):
+        v, start, _ = ev.items[i]
+        rec = ev.records[v]
+        item = ev[i]
+        n = min(16, rec.num_frames - start)
+        scored[rec.name][start : start + n] += item["score"][:n].numpy()
+        assert not item["present"][n:].any() and (item["labels"][n:] == -1).all()
+    for r in records:
+        # every frame with a crop is scored exactly once; frames without one are hidden
+        np.testing.assert_array_equal(scored[r.name], r.has_crop.astype(int))
+
+
+def test_check_store_refuses_missing_or_short(full_store: Path, records, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    st = FeatureStore(full_store)
+    longer = replace(
+        records[0],
+        labels=np.append(records[0].labels, 0),
+        has_crop=np.append(records[0].has_crop, True),
+    )
+    with pytest.raises(StoreError, match="frames of features"):
+        check_store(st, [longer])
+    ghost = replace(records[0], name="ghost")
+    with pytest.raises(StoreError, match="lacks features"):
+        check_store(st, [ghost])
 
 
 def test_load_encoder_weights(tmp_path: Path, encoder) -> None:
@@ -284,3 +308,28 @@ def test_load_encoder_weights(tmp_path: Path, encoder) -> None:
     loaded_pt, _ = load_encoder("resnet18", weights=tmp_path / "w.pt", input_size=SIZE)
     with torch.no_grad():
         assert torch.equal(loaded_pt(x), model(x))
+
+
+def test_cli_default_encoder_with_workers(
+    tmp_path: Path, root: Path, records, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("vnaw.encoder")
+    from vnaw.cli import main as cli_main
+
+    store = tmp_path / "store"
+    try:
+        _, meta = load_encoder("default")
+    except FileNotFoundError:
+        pytest.skip("package installed without the default encoder weights")
+    args = ["extract", "--data", str(root), "--out", str(store), "--workers", "1", "--quiet"]
+    assert cli_main([*args, "--device", "cpu"]) == 0
+    st = FeatureStore(store)
+    assert st.encoder["weights_hash"] == meta["weights_hash"]
+    assert st.features(records[0].name).shape == (records[0].num_frames, meta["feature_size"])
+    # Clips load through DataLoader workers (the store's memory maps are reopened there).
+    ds = EvalClips(records, FeatureSource(st), 8)
+    batches = list(torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1))
+    assert sum(b["features"].shape[0] for b in batches) == len(ds)
+    capsys.readouterr()
+    rc = cli_main([*args, "--encoder", "resnet18", "--random-init", "--input-size", "32"])
+    assert rc == 2 and "refusing to add features" in capsys.readouterr().err

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _ferplus_fake import VOTE_ROWS, make_ferplus
 from PIL import Image
 
+from _ferplus_fake import VOTE_ROWS, make_ferplus
 from vnaw.data.static import (
     DataError,
     concat,
@@ -31,7 +31,11 @@ def _png(path: Path, size: int = 32, rgb: bool = False) -> None:
 
 def test_ferplus_majority_protocol_on_hand_chosen_votes(tmp_path: Path) -> None:
     kept = make_ferplus(tmp_path)
-    for split, folder in (("train", "FER2013Train"), ("val", "FER2013Valid"), ("test", "FER2013Test")):
+    for split, folder in (
+        ("train", "FER2013Train"),
+        ("val", "FER2013Valid"),
+        ("test", "FER2013Test"),
+    ):
         s = read_ferplus(tmp_path, split)
         assert [(p.name, int(y)) for p, y in zip(s.paths, s.labels, strict=True)] == kept[folder]
     s = read_ferplus(tmp_path, "train")
@@ -121,3 +125,21 @@ def test_parse_spec() -> None:
     for bad in ("nope:/x", "ferplus", "ferplus@dev:/x"):
         with pytest.raises(ValueError, match="data spec"):
             parse_spec(bad)
+
+
+def test_affwild2_frames_as_images(tmp_path: Path) -> None:
+    from vnaw.data.static import read_affwild2_images
+    from vnaw.labels import AFFWILD2_HEADER
+
+    (tmp_path / "Train_Set").mkdir()
+    labels = [0, -1, 4, 4, 7, 2]
+    (tmp_path / "Train_Set" / "vid1.txt").write_text(
+        AFFWILD2_HEADER + "\n" + "\n".join(map(str, labels)) + "\n"
+    )
+    for k in (1, 2, 3, 5, 6):  # frame 4 has no crop
+        _png(tmp_path / "cropped_aligned" / "vid1" / f"{k:05d}.jpg", rgb=True)
+    every1 = read_affwild2_images(tmp_path, "train", every=1)
+    # Frames with a valid label and a crop: 1, 3, 5, 6 (frame 2 is −1, frame 4 has no crop).
+    assert [p.name for p in every1.paths] == ["00001.jpg", "00003.jpg", "00005.jpg", "00006.jpg"]
+    assert every1.labels.tolist() == [0, 4, 7, 2]
+    assert read_affwild2_images(tmp_path, "train", every=2).labels.tolist() == [0, 7]

@@ -70,7 +70,7 @@ def _cfg(root, out, **extra):
         f"data.root={root}",
         f"out_dir={out}",
         "data.clip_length=16",
-        "data.clips_per_video=16",
+        "data.clips_per_epoch=96",
         "data.batch_size=8",
         "model.d_model=16",
         "model.num_layers=1",
@@ -111,7 +111,9 @@ def test_train_then_evaluate(tiny_root, tmp_path):
         ["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other"]
     ]
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
-    assert out["labels"]["macro_f1"] > 30.0  # the features carry the label: far above chance
+    # The features carry the label: chance is about 12 % (5 of 8 classes occur), a 5-epoch run
+    # of this tiny model reaches about 30 %.
+    assert out["labels"]["macro_f1"] > 20.0
     assert (tmp_path / "eval" / "confusion.png").is_file()
     assert (tmp_path / "eval" / "naw_weights.png").is_file()
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["labels"]["frames"] > 0
@@ -148,3 +150,56 @@ def test_split_records_and_clean_labels_error(tiny_root):
     assert len(rec.train) == 6 and len(rec.val) == 2
     with pytest.raises(ValueError, match="folds_file"):
         split_records(_cfg(root, "unused", **{"data.split": "fold1"}))
+
+
+@pytest.fixture(scope="module")
+def synth_store(tmp_path_factory):
+    """A small synthetic data set and its feature store (random-init encoder: plumbing only)."""
+    from vnaw.data.affwild2 import index_dataset
+    from vnaw.data.synth import SynthConfig, generate
+    from vnaw.features import extract, load_encoder
+
+    root = tmp_path_factory.mktemp("synth")
+    generate(root, SynthConfig(seed=3, videos=6, frames=40, size=32))
+    store = tmp_path_factory.mktemp("store")
+    model, meta = load_encoder("resnet18", random_init=True, input_size=32, seed=0)
+    extract(index_dataset(root), store, model, meta, batch_size=64, progress=False)
+    return root, store
+
+
+def _cli_train(root, store, out, *extra):
+    import subprocess
+    import sys
+
+    cmd = [
+        sys.executable, "-m", "vnaw", "train",
+        f"data.root={root}", f"data.features={store}", f"out_dir={out}",
+        "data.clip_length=16", "data.batch_size=8", "data.clips_per_epoch=32",
+        "model.d_model=16", "model.num_layers=1", "model.num_heads=2",
+        "model.dim_feedforward=32", "model.dropout=0.0",
+        "augment.frame_skip=false", "augment.erase=false",
+        "optim.epochs=2", "optim.lr=1e-3", "trainer.progress_bar=false", "trainer.accelerator=cpu",
+        *extra,
+    ]  # fmt: skip
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return pd.read_csv(out / "metrics.csv")
+
+
+def test_two_process_ddp_matches_one_process(synth_store, tmp_path):
+    root, store = synth_store
+    one = _cli_train(root, store, tmp_path / "one")
+    two = _cli_train(root, store, tmp_path / "two", "--devices", "2", "--strategy", "ddp")
+    # Same global batch (8 = 2 × 4 per process), no random augmentation, no dropout, and the loss
+    # normalised by the global count of valid clips: the two processes together take exactly the
+    # one-process steps, so the runs agree up to float reduction order.
+    f1_one = one["val_f1"].dropna().to_numpy()
+    f1_two = two["val_f1"].dropna().to_numpy()
+    assert len(f1_two) == len(f1_one) == 2
+    np.testing.assert_allclose(f1_two, f1_one, atol=0.01)
+    a = load_run(tmp_path / "one").model.state_dict()
+    b = load_run(tmp_path / "two").model.state_dict()
+    for k in a:
+        # Adam turns float-noise gradients of near-zero entries into steps of up to lr (1e-3).
+        torch.testing.assert_close(a[k], b[k], atol=1e-3, rtol=0)

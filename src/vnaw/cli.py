@@ -43,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stage_parsers() -> list:
-    from vnaw import evaluate, experiments, features, pretrain, train
+    from vnaw import demo, evaluate, experiments, features, pretrain, train
     from vnaw.data import commands as data_commands
 
-    # In pipeline order: data → pretrain → extract → train → evaluate → experiments.
+    # In pipeline order: data → pretrain → extract → train → evaluate → experiments; demo.
     return [
         data_commands.add_parser,
         pretrain.add_parser,
@@ -54,6 +54,7 @@ def _stage_parsers() -> list:
         train.add_parser,
         evaluate.add_parser,
         experiments.add_parsers,
+        demo.add_parser,
     ]
 
 

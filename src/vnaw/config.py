@@ -24,7 +24,9 @@ class DataConfig:
     folds_file: str | None = None  # JSON written by the k-fold splitter
     clip_length: int = 100  # P, frames per clip (paper: 100)
     eval_stride: int | None = None  # window stride at evaluation; None → P // 2 (SPEC §8)
-    clips_per_video: int = 8  # training clips drawn per video and epoch (random starts)
+    clips_per_epoch: int | None = (
+        None  # training clips per epoch; None → Σ⌈N/P⌉ (≈ all frames once)
+    )
     batch_size: int = 64  # global batch: divided among DDP processes
     num_workers: int = 0
     missing_crops: str = "nearest"  # "nearest" (SPEC §3.1) or "drop"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from vnaw.config import RunConfig
 from vnaw.data.affwild2 import VideoRecord, index_dataset, records_by_name
@@ -46,14 +46,17 @@ def _clip_item(clip: Clip, frames: torch.Tensor, key: str) -> dict[str, torch.Te
 
 
 class TrainClips(Dataset):
-    """``clips_per_video`` clips of ``P`` frames per video and epoch, each from a random start."""
+    """Training clips of ``P`` frames: clip ``i`` of epoch ``e`` picks a video with probability
+    proportional to its length (so every frame is equally likely to be seen, however long its video)
+    and a uniform start, from a generator seeded by ``(seed, e, i)``. ``clips_per_epoch`` defaults
+    to ``Σ ⌈N/P⌉``, about one pass over the frames."""
 
     def __init__(
         self,
         records: Sequence[VideoRecord],
         source: FrameSource,
         clip_length: int,
-        clips_per_video: int,
+        clips_per_epoch: int | None = None,
         *,
         key: str = "features",
         erased_views: int = 0,
@@ -63,22 +66,23 @@ class TrainClips(Dataset):
         self.records = [r for r in records if r.has_crop.any()]
         if not self.records:
             raise ValueError("no training video has a single face crop")
-        self.source, self.key = source, key
-        self.clip_length, self.clips_per_video = clip_length, clips_per_video
+        self.source, self.key, self.clip_length = source, key, clip_length
         self.erased_views, self.seed, self.drop_missing = erased_views, seed, drop_missing
         self.epoch = 0
         self._nearest = [r.nearest_crop() for r in self.records]
+        lengths = np.array([r.num_frames for r in self.records], dtype=np.float64)
+        self._video_p = torch.from_numpy(lengths / lengths.sum())
+        self.clips_per_epoch = clips_per_epoch or int(np.ceil(lengths / clip_length).sum())
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(self.records) * self.clips_per_video
+        return self.clips_per_epoch
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         gen = _generator(self.seed, self.epoch, index)
-        order = torch.randperm(len(self), generator=_generator(self.seed, self.epoch, -1))
-        v = int(order[index]) % len(self.records)  # shuffled, each video clips_per_video times
+        v = int(torch.multinomial(self._video_p, 1, generator=gen))
         rec = self.records[v]
         start = random_start(rec.num_frames, self.clip_length, gen)
         clip = clip_at(
@@ -86,11 +90,8 @@ class TrainClips(Dataset):
         )
         # With erasing on, one of the store's erased views 1..K for the whole clip (same Ω in
         # every frame, Eq. 4–5); otherwise the clean view 0.
-        view = (
-            int(torch.randint(1, self.erased_views + 1, (1,), generator=gen))
-            if self.erased_views
-            else 0
-        )
+        k = self.erased_views
+        view = int(torch.randint(1, k + 1, (1,), generator=gen)) if k else 0
         return _clip_item(clip, self.source(rec, clip, view), self.key)
 
 
@@ -189,7 +190,7 @@ class ClipDataModule(L.LightningDataModule):
             self.records.train,
             source,
             d.clip_length,
-            d.clips_per_video,
+            d.clips_per_epoch,
             key=key,
             erased_views=erased_views,
             seed=cfg.trainer.seed,
@@ -197,26 +198,30 @@ class ClipDataModule(L.LightningDataModule):
         )
         self.val_set = EvalClips(self.records.val, source, d.clip_length, key=key)
 
-    def _per_device_batch(self) -> int:
+    def _loader(self, dataset: Dataset) -> DataLoader:
         world = self.trainer.world_size if self.trainer is not None else 1
-        return max(self.cfg.data.batch_size // world, 1)  # batch_size is the global batch
+        sampler = None
+        if world > 1:
+            # Contiguous global batches: process r takes items r, r + W, …, so step s of all
+            # processes together covers items [s·B, (s+1)·B) — exactly the one-process batch.
+            sampler = DistributedSampler(
+                dataset, num_replicas=world, rank=self.trainer.global_rank, shuffle=False
+            )
+        return DataLoader(
+            dataset,
+            batch_size=max(self.cfg.data.batch_size // world, 1),  # batch_size is the global batch
+            shuffle=False,  # training clips shuffle themselves from (seed, epoch)
+            sampler=sampler,
+            num_workers=self.cfg.data.num_workers,
+            persistent_workers=False,
+        )
 
     def train_dataloader(self) -> DataLoader:
         self.train_set.set_epoch(self.trainer.current_epoch if self.trainer else 0)
-        return DataLoader(
-            self.train_set,
-            batch_size=self._per_device_batch(),
-            shuffle=False,  # the dataset shuffles itself from (seed, epoch)
-            num_workers=self.cfg.data.num_workers,
-            drop_last=False,
-        )
+        return self._loader(self.train_set)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.val_set,
-            batch_size=self._per_device_batch(),
-            num_workers=self.cfg.data.num_workers,
-        )
+        return self._loader(self.val_set)
 
 
 class FeatureSource:

@@ -44,7 +44,8 @@ class EncoderMeta:
     """Everything needed to rebuild a trunk and feed it; saved as the encoder's JSON."""
 
     backbone: str = "resnet18"  # timm model name
-    # Extra timm keyword arguments. Default: a half-width ResNet-18, sized for 48 px grey faces
+    # Extra timm keyword arguments. Default: a half-width ResNet-18 (stages 32-64-128-256; the 7×7
+    # stem stays 64 wide — timm applies stem_width to deep stems only), sized for 48 px grey faces
     # on a CPU budget (≈2.8 M parameters).
     model_kwargs: dict[str, Any] = field(
         default_factory=lambda: {"channels": [32, 64, 128, 256], "stem_width": 32}

@@ -169,7 +169,7 @@ def evaluate(
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from vnaw.features import FeatureStore
+    from vnaw.features import FeatureStore, check_store
 
     run = load_run(args.run)
     records = split_videos(args.data, args.split, args.folds or run.cfg.data.folds_file)
@@ -180,7 +180,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if (Path(args.data) / "clean").is_dir():
         clean = records_by_name(index_dataset(args.data, annotations=Path(args.data) / "clean"))
     out = Path(args.out) if args.out else run.run_dir / f"eval-{args.split}"
-    metrics = evaluate(run, records, FeatureStore(store_path), out, stride=args.stride, clean=clean)
+    store = FeatureStore(store_path)
+    check_store(store, records)
+    metrics = evaluate(run, records, store, out, stride=args.stride, clean=clean)
     print((out / "metrics.md").read_text())
     for name, m in metrics.items():
         print(f"macro-F1 vs {name}: {m['macro_f1']:.2f} % over {m['frames']} frames")

@@ -1,8 +1,8 @@
 """Per-frame feature extraction and the memory-mapped feature store — SPEC §7.3, §7.1, eq. (6).
 
 "Features" mode trains the temporal model on cached frame features ``E(x_p)`` (6) of a frozen image
-encoder: ``vnaw extract`` runs the encoder once over every crop, and :class:`FeatureClipDataset`
-serves ``P``-frame clips from the cache.
+encoder: ``vnaw extract`` runs the encoder once over every crop, and :class:`FeatureStore` serves
+them memory-mapped to the clip datasets of :mod:`vnaw.datamodule`.
 
 Store layout (one folder)::
 
@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,7 +48,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from vnaw.augment import erase_mask
 from vnaw.data.affwild2 import VideoRecord, nearest_crop_index
-from vnaw.data.clips import clip_at, eval_windows, random_start
 
 STORE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -183,9 +183,10 @@ def read_frame(path: Path, size: int, channels: int) -> Tensor:
         if img.size != (size, size):
             img = img.resize((size, size), Image.BILINEAR)  # antialiased when shrinking
         arr = np.asarray(img)
-    x = torch.from_numpy(arr.copy())
-    # (H, W[, C]) -> (C, H, W); contiguous, because collating strided uint8 tensors is very slow.
-    return x[None] if x.ndim == 2 else x.permute(2, 0, 1).contiguous()
+    # (H, W[, C]) -> (C, H, W), made contiguous in numpy: a strided copy in torch would wake its
+    # thread pool for every frame, and collating strided uint8 tensors is very slow.
+    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return torch.from_numpy(np.array(arr, order="C"))  # a writable, contiguous copy
 
 
 def load_frame(path: Path, size: int, channels: int) -> Tensor:
@@ -470,6 +471,11 @@ class FeatureStore:
         self.encoder: dict[str, Any] = self.manifest["encoder"]
         self.feature_size = int(self.encoder["feature_size"])
         self.erased_views = int(self.manifest["erase"]["views"])
+        self._open: dict[tuple[str, int], np.ndarray] = {}  # memory maps, opened lazily
+
+    def __getstate__(self) -> dict[str, Any]:
+        # DataLoader workers get the store without its maps (a pickled memmap is a full copy).
+        return {**self.__dict__, "_open": {}}
 
     def videos(self) -> list[str]:
         """Finished videos (the ``.npy`` is the commit marker, not the manifest table)."""
@@ -483,7 +489,10 @@ class FeatureStore:
         """``(N, D)`` float16, memory-mapped (read-only)."""
         if not 0 <= view <= self.erased_views:
             raise StoreError(f"view {view} outside 0..{self.erased_views} in {self.path}")
-        return np.load(view_file(self.path, video, view), mmap_mode="r")
+        key = (video, view)
+        if key not in self._open:
+            self._open[key] = np.load(view_file(self.path, video, view), mmap_mode="r")
+        return self._open[key]
 
     def has_crop(self, video: str) -> np.ndarray:
         info = json.loads((self.path / f"{video}.json").read_text())
@@ -492,93 +501,20 @@ class FeatureStore:
         return mask
 
 
-class FeatureClipDataset(Dataset):
-    """``(features (P, D) float32, labels (P,) int64, present (P,) bool)`` clips — SPEC §6, §8.
-
-    ``train=True``: clip ``i`` of epoch ``e`` is drawn from a generator seeded by
-    ``(seed, e, i)`` (call :meth:`set_epoch`): a video with probability ∝ its frames, a uniform
-    start, and — with ``erased`` and erased views in the store — one erased view for the whole
-    clip (same Ω in every frame). ``train=False``: the deterministic evaluation windows of
-    :func:`vnaw.data.clips.eval_windows` over every video; :meth:`window` maps an item back to its
-    video, start and crop flags. Frames without a crop carry the nearest crop's features; with
-    ``drop_missing`` they are not present instead. Padding (a video shorter than ``P``) has zero
-    features, label −1 and ``present`` False.
-    """
-
-    def __init__(
-        self,
-        store: FeatureStore | str | os.PathLike[str],
-        records: Sequence[VideoRecord],
-        clip_len: int = 100,
-        *,
-        train: bool = True,
-        stride: int | None = None,
-        erased: bool = False,
-        drop_missing: bool = False,
-        clips_per_epoch: int | None = None,
-        seed: int = 0,
-    ):
-        self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
-        self.records = sorted(records, key=lambda r: r.name)
-        missing = [r.name for r in self.records if not is_done(self.store.path, r.name)]
-        if missing:
+def check_store(store: FeatureStore, records: Sequence[VideoRecord]) -> None:
+    """Raise :class:`StoreError` unless ``store`` holds every video of ``records`` at full length."""
+    missing = [r.name for r in records if not is_done(store.path, r.name)]
+    if missing:
+        raise StoreError(
+            f"{store.path} lacks features of {len(missing)} videos, e.g. {missing[:3]}; "
+            "run vnaw extract"
+        )
+    for r in records:
+        n = store.features(r.name).shape[0]
+        if n != r.num_frames:
             raise StoreError(
-                f"{self.store.path} lacks features of {len(missing)} videos, e.g. {missing[:3]}; run vnaw extract"
+                f"{store.path}: {r.name} has {n} frames of features, annotation {r.num_frames}"
             )
-        for r in self.records:
-            n = self.store.features(r.name).shape[0]
-            if n != r.num_frames:
-                raise StoreError(f"{r.name}: store has {n} frames, annotation {r.num_frames}")
-        self.clip_len, self.train, self.erased = clip_len, train, erased
-        self.drop_missing, self.seed, self.epoch = drop_missing, seed, 0
-        self._nearest = [nearest_crop_index(r.has_crop) for r in self.records]
-        lengths = np.array([r.num_frames for r in self.records], dtype=np.float64)
-        self._video_p = torch.from_numpy(lengths / lengths.sum())
-        self.clips_per_epoch = clips_per_epoch or int(np.ceil(lengths / clip_len).sum())
-        self.windows = [
-            (v, a)
-            for v, r in enumerate(self.records)
-            for a, _ in eval_windows(r.num_frames, clip_len, stride)
-        ]
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.clips_per_epoch if self.train else len(self.windows)
-
-    def _pick(self, i: int) -> tuple[int, int, int]:
-        """``(video, start, view)`` of item ``i``."""
-        if not self.train:
-            v, a = self.windows[i]
-            return v, a, 0
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch * 100_003 + i)
-        v = int(torch.multinomial(self._video_p, 1, generator=g).item())
-        a = random_start(self.records[v].num_frames, self.clip_len, g)
-        k = self.store.erased_views
-        view = int(torch.randint(1, k + 1, (1,), generator=g).item()) if self.erased and k else 0
-        return v, a, view
-
-    def window(self, i: int) -> tuple[str, int, np.ndarray]:
-        """``(video, start, has_crop (P,))`` of item ``i`` (padding: False)."""
-        v, a, _ = self._pick(i)
-        clip = clip_at(self.records[v], a, self.clip_len, nearest=self._nearest[v])
-        return self.records[v].name, a, clip.has_crop
-
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor, Tensor]:
-        v, a, view = self._pick(i)
-        rec = self.records[v]
-        clip = clip_at(
-            rec, a, self.clip_len, drop_missing=self.drop_missing, nearest=self._nearest[v]
-        )
-        feats = np.zeros((self.clip_len, self.store.feature_size), dtype=np.float32)
-        real = int((clip.frames >= 0).sum())
-        feats[:real] = self.store.features(rec.name, view)[a : a + real]
-        return (
-            torch.from_numpy(feats),
-            torch.from_numpy(clip.labels),
-            torch.from_numpy(clip.present),
-        )
 
 
 # -- command line ------------------------------------------------------------------------------
@@ -589,6 +525,16 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    from vnaw.data.affwild2 import DataError
+
+    try:
+        return _run_extract(args)
+    except (DataError, StoreError) as err:  # a user error: the message says what to fix
+        print(f"vnaw extract: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run_extract(args: argparse.Namespace) -> int:
     from vnaw.data.affwild2 import index_dataset
 
     rank = args.rank if args.rank is not None else _env_int("RANK", 0)

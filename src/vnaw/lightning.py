@@ -96,7 +96,17 @@ class VNAWModule(L.LightningModule):
         self.log("train_loss", result.loss, prog_bar=True, batch_size=labels.shape[0])
         if result.weights.numel():
             self.epoch_weights.append(result.weights.detach().float().cpu())
-        return result.loss
+        return self._global_mean(result.loss, len(result.targets))
+
+    def _global_mean(self, loss: Tensor, count: int) -> Tensor:
+        """Rescale a per-process mean so that DDP's gradient averaging yields the mean over all
+        processes' samples: processes may hold different numbers of valid clips or frames."""
+        world = self.trainer.world_size
+        if world == 1:
+            return loss
+        used = torch.tensor(float(count), device=loss.device)
+        total = self.trainer.strategy.reduce(used.clone(), reduce_op="sum")
+        return loss * used * world / total.clamp_min(1.0)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         features = self.encode(batch, train=False)

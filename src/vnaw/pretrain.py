@@ -57,14 +57,15 @@ class DataConfig:
     label_noise: float = 0.0  # fraction of training labels replaced by a random *other* class
     noise_seed: int = 0  # the noise draw is seeded apart from training, so runs share it
     balanced: bool = False  # sample classes equally (FERPlus: Disgust 0.5 %, Neutral 35 %)
-    limit: int = 0  # keep only the first N training images (smoke tests, timing); 0 = all
+    limit: int = 0  # train on a fixed random subset of N images (smoke tests, timing); 0 = all
     num_workers: int = 0  # images are preloaded in memory, so the main process is fast enough
 
 
 @dataclass
 class ModelConfig:
     # The trunk (see EncoderMeta): a half-width ResNet-18 without stem pool, 48 px grey — it fits
-    # 2 CPU cores (≈2 min per NLA epoch on FERPlus) and keeps 24×24 maps for small faces.
+    # 2 CPU cores (≈3–4 min per NLA epoch on FERPlus, 1 thread) and keeps 24×24 maps for small
+    # faces. These defaults are exactly the shipped encoder's.
     backbone: str = "resnet18"
     model_kwargs: dict[str, Any] = field(
         default_factory=lambda: {"channels": [32, 64, 128, 256], "stem_width": 32}
@@ -336,7 +337,6 @@ class PretrainModule(L.LightningModule):
         self.confusion = torch.nn.ModuleDict(
             {s: MulticlassConfusionMatrix(NUM_CLASSES) for s in ("val", "test")}
         )
-        self.last_confusion: dict[str, np.ndarray] = {}
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model.head(self.dropout(self.model.trunk(x)))
@@ -364,6 +364,7 @@ class PretrainModule(L.LightningModule):
         if self.cfg.loss.kind == "nla":
             # One pass over image and flip: (2N, C, H, W) -> logits (N, K) each.
             logits, flipped = self(torch.cat([x, x.flip(-1)])).chunk(2)
+            # L = λ·L_NAW + (1−λ)·L_JSD, SPEC §5; L_NAW is Eq. (12) with w* of Eq. (11).
             loss, weights = nla_loss(
                 logits,
                 flipped,
@@ -398,7 +399,6 @@ class PretrainModule(L.LightningModule):
         self.confusion[split].reset()
         per_class = f1_from_confusion(cm)
         acc = float(np.trace(cm) / max(cm.sum(), 1))
-        self.last_confusion[split] = cm
         self.log(f"{split}/acc", acc, prog_bar=True, sync_dist=False)
         self.log(f"{split}/macro_f1", float(per_class.mean()), prog_bar=True, sync_dist=False)
 
@@ -589,6 +589,16 @@ def save_confusion_png(cm: np.ndarray, path: str | Path, title: str = "") -> Non
 # -- the run -----------------------------------------------------------------------------------
 
 
+def keep_previous_metrics(out: Path) -> None:
+    """Move ``metrics.csv`` aside before a resume (the CSV logger would overwrite it)."""
+    metrics = out / "metrics.csv"
+    if metrics.is_file():
+        part = 1
+        while (out / f"metrics.part{part}.csv").exists():
+            part += 1
+        metrics.rename(out / f"metrics.part{part}.csv")
+
+
 def _trainer_devices(devices: str) -> Any:
     if devices == "auto":
         return "auto"
@@ -657,6 +667,7 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
     module = PretrainModule(cfg)
     if resume is not None:
         check_checkpoint(resume, module)
+        keep_previous_metrics(out)
     on_gpu = torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda")
     precision = cfg.trainer.precision
     if precision == "auto":

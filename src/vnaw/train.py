@@ -28,7 +28,13 @@ from lightning.pytorch.loggers import CSVLogger
 from safetensors.torch import save_file
 
 from vnaw.config import ConfigError, RunConfig, load_config, load_config_args, save_config
-from vnaw.datamodule import ClipDataModule, FeatureSource, ImageSource, SplitRecords
+from vnaw.datamodule import (
+    ClipDataModule,
+    FeatureSource,
+    ImageSource,
+    SplitRecords,
+    split_records,
+)
 from vnaw.lightning import VNAWModule
 
 CONFIG_FILE = "config.yaml"
@@ -56,12 +62,15 @@ def build(
 ) -> tuple[VNAWModule, ClipDataModule]:
     """Module and data for a configuration (features or end-to-end mode)."""
     if cfg.mode == "features":
+        if records is None:
+            records = split_records(cfg)
         if store is None:
-            from vnaw.features import FeatureStore
+            from vnaw.features import FeatureStore, check_store
 
             if cfg.data.features is None:
                 raise ConfigError("mode=features needs data.features (a store from `vnaw extract`)")
             store = FeatureStore(cfg.data.features)
+            check_store(store, records.train + records.val)
         cfg.model.feature_dim = store.feature_size
         views = store.erased_views if cfg.augment.erase else 0
         if cfg.augment.erase and not views:
@@ -130,6 +139,7 @@ def train(
         enable_progress_bar=cfg.trainer.progress_bar,
         enable_model_summary=False,
         reload_dataloaders_every_n_epochs=1,  # each epoch's loader carries its epoch number
+        use_distributed_sampler=False,  # the data module shards itself (see ClipDataModule)
         num_sanity_val_steps=0,
         log_every_n_steps=1,
     )

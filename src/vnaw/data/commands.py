@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from vnaw.data.affwild2 import SPLITS, VideoRecord, index_dataset
+from vnaw.data.affwild2 import SPLITS, DataError, VideoRecord, index_dataset
 from vnaw.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
 
 
@@ -34,7 +35,11 @@ def stats_table(records: list[VideoRecord]) -> str:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    records = index_dataset(args.root, skip_bad=args.skip_bad)
+    try:
+        records = index_dataset(args.root, skip_bad=args.skip_bad)
+    except DataError as err:  # names file and line: print it, no traceback
+        print(f"vnaw data stats: error: {err}", file=sys.stderr)
+        return 2
     print(stats_table(records))
     return 0
 

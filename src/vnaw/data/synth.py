@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from vnaw.data.affwild2 import CROPS_DIR, write_annotation
 from vnaw.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
@@ -67,9 +67,9 @@ AUS = (
 PROTOTYPES = np.array(
     [
         [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],  # Neutral
-        [-0.7, -1.0, -0.2, 0.0, -0.4, -0.6, 0.3, 0.0, 0.0],  # Anger
+        [-0.9, -1.0, -0.4, 0.0, -0.4, -0.7, 0.3, 0.0, 0.0],  # Anger
         [-0.4, -0.3, -0.5, 0.15, -0.6, 0.0, 1.0, 0.2, 0.8],  # Disgust
-        [0.6, 0.8, 0.8, 0.4, -0.3, 0.6, 0.0, 0.0, 0.2],  # Fear
+        [0.4, 1.0, 0.6, 0.15, -0.4, 1.0, 0.0, 0.0, 0.5],  # Fear
         [0.1, 0.0, -0.4, 0.25, 1.0, 0.8, 0.2, 0.0, 0.2],  # Happiness
         [-0.1, 0.9, -0.5, 0.0, -0.9, -0.2, 0.0, 0.0, 0.0],  # Sadness
         [1.0, 0.3, 1.0, 0.9, 0.0, -0.4, 0.0, 0.0, 0.0],  # Surprise
@@ -77,7 +77,9 @@ PROTOTYPES = np.array(
     ]
 )
 # Typical episode lengths in frames (min, max) for expressive classes and for Neutral/Other.
-_EPISODE_LEN = {"short": (16, 60), "long": (30, 110)}
+_EPISODE_LEN = {"short": (20, 70), "long": (30, 110)}
+# Frames set aside per guaranteed episode of a class when a split is too small for its share.
+_MIN_EPISODE_FRAMES = 30
 
 
 @dataclass
@@ -90,13 +92,17 @@ class SynthConfig:
     size: int = 64  # crop side in pixels
     noise: float = 0.2  # fraction of episodes labelled with a wrong class
     boundary_jitter: int = 6  # episode boundaries move by up to this many frames in the labels
-    identities: int = 6
+    min_episodes: int = 4  # episodes of every class per split (if the split has room for them)
+    identities: int = 16  # people; validation people are disjoint from training people
     val_fraction: float = 0.25  # share of source videos in Validation_Set (Aff-Wild2: ~22 %)
-    intensity_jitter: float = 0.12  # std of the per-frame AR(1) wobble of every face parameter
-    image_noise: float = 8.0  # std of the Gaussian pixel noise (0..255 scale)
+    intensity_jitter: float = 0.05  # std of the slow AR(1) wobble of every face parameter
+    frame_jitter: float = 0.3  # std of the per-frame (independent) wobble of every face parameter
+    image_noise: float = 14.0  # std of the Gaussian pixel noise (0..255 scale), per frame
+    flicker: float = 0.08  # std of the per-frame lighting flicker (relative)
+    blur_rate: float = 0.3  # share of frames with defocus/motion blur, drawn per frame
     unlabelled_rate: float = 0.03  # share of frames in −1 runs
     missing_rate: float = 0.03  # share of frames without a crop (face "not detected")
-    occlusion_rate: float = 0.05  # share of frames with an occluder over part of the face
+    occlusion_rate: float = 0.12  # share of frames with an occluder over part of the face
     with_videos: bool = False  # also write raw .mp4 videos under batch1/
     fps: int = 25
     jpeg_quality: int = 90
@@ -136,36 +142,58 @@ def make_identities(n: int, rng: np.random.Generator) -> list[Identity]:
         bg = tuple(int(c) for c in rng.uniform(40, 210, 3))
         out.append(
             Identity(
-                shape_w=rng.uniform(0.85, 1.15),
-                shape_h=rng.uniform(0.9, 1.1),
+                shape_w=rng.uniform(0.9, 1.1),
+                shape_h=rng.uniform(0.95, 1.05),
                 skin=skin,  # type: ignore[arg-type]
                 hair=hair,  # type: ignore[arg-type]
                 background=bg,  # type: ignore[arg-type]
                 brow_width=rng.uniform(0.7, 1.4),
-                eye_gap=rng.uniform(0.85, 1.15),
-                rest=rng.normal(0.0, 0.15, len(AUS)),
-                gain=rng.uniform(0.7, 1.2),
+                eye_gap=rng.uniform(0.92, 1.08),
+                rest=rng.normal(0.0, 0.1, len(AUS)),
+                gain=rng.uniform(0.85, 1.15),
             )
         )
     return out
 
 
-def episode_stream(total: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+def episode_stream(
+    total: int, rng: np.random.Generator, min_episodes: int = 1
+) -> list[tuple[int, int]]:
     """``(class, length)`` episodes whose class shares of ``total`` frames follow Aff-Wild2's.
 
-    Each class gets ``freq · total`` frames (at least one short episode, so every class occurs in
-    every split), cut into episodes of plausible lengths; the episodes are then shuffled. The
-    stream holds at least ``total`` frames.
+    Each class gets ``freq · total`` frames, cut into episodes of plausible lengths; the episodes
+    are then shuffled. A class whose share is too small for ``min_episodes`` episodes gets
+    ``min_episodes · 30`` frames instead (taken from the frequent classes), so that small splits
+    still hold every class several times: a per-class F1 needs more than one episode to mean
+    anything. If even that does not fit, every class still gets one short episode. The stream
+    holds at least ``total`` frames (exactly ``total`` unless the split is tiny).
     """
+    share = AFFWILD2_FREQ * total
+    need = np.full(NUM_CLASSES, float(max(min_episodes, 1) * _MIN_EPISODE_FRAMES))
+    if need.sum() > 0.6 * total:  # tiny split: one short episode per class
+        need = np.full(NUM_CLASSES, 12.0)
+    budget = np.maximum(share, need)
+    rich = share > need
+    if rich.any() and budget.sum() > total:  # the frequent classes pay for the rare ones
+        spare = max(total - need[~rich].sum(), need[rich].sum())
+        budget[rich] = need[rich] + (share[rich] - need[rich]) * (
+            (spare - need[rich].sum()) / (share[rich] - need[rich]).sum()
+        )
     episodes = []
     for c in range(NUM_CLASSES):
-        budget = max(round(AFFWILD2_FREQ[c] * total), 12)
         lo, hi = _EPISODE_LEN["long" if c in (0, 7) else "short"]
-        while budget > 0:
+        left = max(int(round(budget[c])), 1)
+        lengths = []
+        while left > 0:
             n = int(rng.integers(lo, hi + 1))
-            n = budget if budget - n < lo else n  # no stub episodes
-            episodes.append((c, n))
-            budget -= n
+            n = left if left - n < lo else n  # no stub episodes
+            lengths.append(n)
+            left -= n
+        k = min(min_episodes, sum(lengths) // 12)
+        if len(lengths) < k:  # too few: cut the class's frames into k episodes of ≥ 12 frames
+            left = sum(lengths)
+            lengths = 12 + rng.multinomial(left - 12 * k, rng.dirichlet(np.full(k, 4.0)))
+        episodes.extend((c, int(n)) for n in lengths)
     order = rng.permutation(len(episodes))
     stream = [episodes[i] for i in order]
     short = total - sum(n for _, n in stream)
@@ -179,14 +207,21 @@ def noisy_episodes(
 ) -> tuple[list[int], list[int]]:
     """Annotator-style labels: wrong classes for a ``noise`` share of episodes, jittered bounds.
 
+    A wrong class is a look-alike (:data:`CONFUSABLE`) 3 times in 4, else any other class, drawn in
+    proportion to the class frequencies.
+
     Returns the noisy class per episode and the noisy episode lengths (same total).
     """
     classes = []
-    for c, _ in episodes:
-        if rng.random() < noise:
+    first = {c: i for i, (c, _) in reversed(list(enumerate(episodes)))}
+    for i, (c, _) in enumerate(episodes):
+        # The first episode of each class keeps its label, so every class stays in every split.
+        if rng.random() < noise and first[c] != i:
             others = [k for k in range(NUM_CLASSES) if k != c]
-            pool = CONFUSABLE[c] if rng.random() < 0.75 else others
-            c = int(rng.choice(pool))
+            pool = np.array(CONFUSABLE[c] if rng.random() < 0.75 else others)
+            # Wrong classes ∝ their frequency: noise should not inflate the rare classes.
+            p = AFFWILD2_FREQ[pool] / AFFWILD2_FREQ[pool].sum()
+            c = int(rng.choice(pool, p=p))
         classes.append(c)
     ends = np.cumsum([n for _, n in episodes])
     starts = np.concatenate([[0], ends[:-1]])
@@ -206,7 +241,7 @@ def expand(classes: list[int], lengths: list[int]) -> np.ndarray:
 
 def intensity_profile(length: int, rng: np.random.Generator) -> np.ndarray:
     """Onset (smooth ramp up), apex (plateau with a slight wobble) and offset (ramp down)."""
-    apex = rng.uniform(0.35, 1.0)
+    apex = rng.uniform(0.7, 1.0)
     on = max(int(length * rng.uniform(0.15, 0.35)), 1)
     off = max(int(length * rng.uniform(0.15, 0.35)), 1)
     t = np.arange(length, dtype=np.float64)
@@ -252,34 +287,41 @@ def draw_face(
     scale: float,
     light: float,
     shade: float,
-    occluder: tuple[float, float, float] | None,
+    occluder: tuple[float, float, float, tuple[int, int, int]] | None,
+    blur: float = 0.0,
 ) -> Image.Image:
-    """Draw one face crop at 2× resolution and downsample (anti-aliasing for free)."""
+    """Draw one face crop at 2× resolution and downsample (anti-aliasing for free).
+
+    The expression lives in high-contrast parts that look alike on every face (dark brows, eye
+    whites, a dark open mouth with teeth, dark lip line), placed relative to the head, so that
+    what signals a class transfers from one person to another.
+    """
     s = 2 * size
     img = Image.new("RGB", (s, s), ident.background)
     d = ImageDraw.Draw(img)
     brow_raise, brow_inner, eye_open, mouth_open, curve, width, wrinkle, asym, lip = au
     cx, cy = center[0] * s, center[1] * s
-    w = 0.34 * s * scale * ident.shape_w  # half-axes of the head ellipse
-    h = 0.44 * s * scale * ident.shape_h
+    w = 0.36 * s * scale * ident.shape_w  # half-axes of the head ellipse
+    h = 0.45 * s * scale * ident.shape_h
     d.ellipse([cx - w * 1.02, cy - h * 1.05, cx + w * 1.02, cy + h * 0.2], fill=ident.hair)
     d.ellipse([cx - w, cy - h * 0.9, cx + w, cy + h], fill=ident.skin)
     line = tuple(int(c * 0.35) for c in ident.skin)
+    brow_c = tuple(min(int(a), int(b * 0.3)) for a, b in zip(ident.hair, ident.skin, strict=True))
     eye_y = cy - 0.12 * h
     for sgn in (-1, 1):  # −1: left of the image, +1: right
         ex = cx + sgn * 0.38 * w * ident.eye_gap
-        ew = 0.2 * w
-        eh = max(0.1 * h * (1 + 0.7 * eye_open), 0.012 * h)
+        ew = 0.21 * w
+        eh = max(0.1 * h * (1 + 1.0 * eye_open), 0.012 * h)
         d.ellipse([ex - ew, eye_y - eh, ex + ew, eye_y + eh], fill=(245, 245, 245))
         pr = min(0.09 * w, eh)
         d.ellipse([ex - pr, eye_y - pr, ex + pr, eye_y + pr], fill=(30, 25, 20))
-        by = eye_y - 0.2 * h - 0.09 * h * brow_raise
-        inner_y = by - 0.07 * h * brow_inner
-        outer_y = by + 0.02 * h * brow_inner
+        by = eye_y - 0.19 * h - 0.2 * h * brow_raise
+        inner_y = by - 0.14 * h * brow_inner
+        outer_y = by + 0.04 * h * brow_inner
         d.line(
-            [_pt(ex - sgn * 0.22 * w, inner_y), _pt(ex + sgn * 0.26 * w, outer_y)],
-            fill=ident.hair,
-            width=max(int(0.05 * h * ident.brow_width), 1),
+            [_pt(ex - sgn * 0.24 * w, inner_y), _pt(ex + sgn * 0.28 * w, outer_y)],
+            fill=brow_c,
+            width=max(int(0.06 * h * ident.brow_width), 2),
         )
     ny = cy + 0.2 * h
     d.line(
@@ -288,28 +330,35 @@ def draw_face(
         width=2,
     )
     if wrinkle > 0.15:
-        for k in range(2):
-            yy = eye_y + (0.06 + 0.06 * k) * h
+        for k in range(3):
+            yy = eye_y + (0.04 + 0.06 * k) * h
             d.line(
-                [_pt(cx - 0.1 * w * wrinkle, yy), _pt(cx + 0.1 * w * wrinkle, yy)],
+                [_pt(cx - 0.16 * w * wrinkle, yy), _pt(cx + 0.16 * w * wrinkle, yy)],
                 fill=line,
-                width=2,
+                width=3,
             )
-    my = cy + 0.52 * h
-    half = 0.3 * w * (1 + 0.35 * width)
-    lift = 0.14 * h * curve  # corners up for a smile
-    left = _pt(cx - half, my - lift - 0.12 * h * asym)
+    my = cy + 0.5 * h
+    half = 0.32 * w * (1 + 0.45 * width)
+    lift = 0.26 * h * curve  # corners up for a smile
+    left = _pt(cx - half, my - lift - 0.22 * h * asym)
     right = _pt(cx + half, my - lift)
-    top = my - 0.05 * h * lip - 0.02 * h * mouth_open
-    bottom = my + 0.045 * h * curve + 0.22 * h * max(mouth_open, 0.0)
-    lip_c = (150, 60, 60)
-    if mouth_open > 0.08 or lip > 0.3:
-        d.polygon([left, _pt(cx, top), right, _pt(cx, bottom)], fill=(60, 20, 25), outline=lip_c)
+    top = my - 0.08 * h * lip - 0.03 * h * mouth_open
+    bottom = my + 0.06 * h * curve + 0.3 * h * max(mouth_open, 0.0)
+    lip_c = tuple(int(0.5 * c) for c in (150, 50, 55))
+    if mouth_open > 0.2 or lip > 0.3:
+        d.polygon([left, _pt(cx, top), right, _pt(cx, bottom)], fill=(40, 10, 15), outline=lip_c)
+        if curve > 0.25 or lip > 0.3:  # teeth show in a smile or a raised upper lip
+            tw = 0.55 * half
+            d.rectangle(
+                [cx - tw, top + 0.01 * h, cx + tw, top + 0.01 * h + 0.07 * h], fill=(235, 235, 225)
+            )
     else:
-        d.line([left, _pt(cx, bottom), right], fill=lip_c, width=max(int(0.04 * h), 2))
+        d.line([left, _pt(cx, bottom), right], fill=lip_c, width=max(int(0.06 * h), 3))
     if occluder is not None:  # a "hand" or object over part of the face
-        ox, oy, r = occluder
-        d.ellipse([(ox - r) * s, (oy - r) * s, (ox + r) * s, (oy + r) * s], fill=(200, 170, 140))
+        ox, oy, r, col = occluder
+        d.ellipse([(ox - r) * s, (oy - r) * s, (ox + r) * s, (oy + r) * s], fill=col)
+    if blur > 0:
+        img = img.filter(ImageFilter.GaussianBlur(float(2 * blur)))
     img = img.resize((size, size), Image.BILINEAR)
     arr = np.asarray(img, dtype=np.float32)
     ramp = np.linspace(1 - shade, 1 + shade, size, dtype=np.float32)[None, :, None]
@@ -323,21 +372,40 @@ def render_track(
     cfg: SynthConfig,
     rng: np.random.Generator,
 ) -> list[np.ndarray]:
-    """Per-frame uint8 ``(S, S, 3)`` images of one track, given clean labels and intensities."""
+    """Per-frame uint8 ``(S, S, 3)`` images of one track, given clean labels and intensities.
+
+    Two kinds of nuisance: slow ones (AR(1) drift of pose, lighting and of the face parameters;
+    an occluder that stays for a while) that smoothing over time cannot remove, and per-frame
+    ones drawn independently for every frame (face-parameter wobble, position jitter, lighting
+    flicker, blur, a passing occluder, pixel noise) that make single frames ambiguous while the
+    expression stays consistent over its episode.
+    """
     n = clean.shape[0]
     au = ident.rest + ident.gain * profile[:, None] * PROTOTYPES[clean]
     # Some "Other" is a blend with a random class: Aff-Wild2's Other is a grab bag.
     blend = PROTOTYPES[rng.integers(1, 7)] * 0.3
     au = au + np.where((clean == 7)[:, None], profile[:, None] * blend, 0.0)
     au = au + ar1(n, len(AUS), cfg.intensity_jitter, 0.85, rng)
-    pos = 0.5 + ar1(n, 2, 0.03, 0.97, rng)
-    scale = 1.0 + ar1(n, 1, 0.05, 0.97, rng)[:, 0]
-    light = np.clip(1.0 + ar1(n, 1, 0.12, 0.99, rng)[:, 0], 0.6, 1.4)
-    shade = np.clip(ar1(n, 1, 0.15, 0.99, rng)[:, 0], -0.35, 0.35)
-    occ_mask = runs_mask(n, cfg.occlusion_rate, 20, rng)
-    occ = (rng.uniform(0.3, 0.7), rng.uniform(0.45, 0.8), rng.uniform(0.12, 0.22))
+    au = au + rng.normal(0.0, cfg.frame_jitter, au.shape)
+    pos = 0.5 + ar1(n, 2, 0.012, 0.97, rng) + rng.normal(0.0, 0.012, (n, 2))
+    scale = 1.0 + ar1(n, 1, 0.025, 0.97, rng)[:, 0] + rng.normal(0.0, 0.02, n)
+    light = 1.0 + ar1(n, 1, 0.12, 0.99, rng)[:, 0] + rng.normal(0.0, cfg.flicker, n)
+    light = np.clip(light, 0.55, 1.45)
+    shade = np.clip(ar1(n, 1, 0.15, 0.99, rng)[:, 0] + rng.normal(0.0, 0.05, n), -0.4, 0.4)
+    blur = np.where(rng.random(n) < cfg.blur_rate, rng.uniform(0.4, 1.2, n), 0.0) * cfg.size / 64
+    # Occluders: half of them stay for a while (a hand at the chin), half pass in single frames.
+    occ_mask = runs_mask(n, cfg.occlusion_rate / 2, 20, rng)
+    occ_slow = (rng.uniform(0.3, 0.7), rng.uniform(0.45, 0.8), rng.uniform(0.12, 0.22))
+    occ_col = tuple(int(c) for c in rng.uniform(60, 230, 3))
+    flash = rng.random(n) < cfg.occlusion_rate / 2
     frames = []
     for i in range(n):
+        occ = None
+        if occ_mask[i]:
+            occ = (*occ_slow, occ_col)
+        elif flash[i]:
+            col = tuple(int(c) for c in rng.uniform(30, 240, 3))
+            occ = (rng.uniform(0.2, 0.8), rng.uniform(0.25, 0.85), rng.uniform(0.1, 0.2), col)
         img = draw_face(
             ident,
             au[i],
@@ -346,7 +414,8 @@ def render_track(
             scale[i],
             light[i],
             shade[i],
-            occ if occ_mask[i] else None,
+            occ,  # type: ignore[arg-type]
+            blur[i],
         )
         arr = np.asarray(img, dtype=np.float32)
         arr = arr + rng.normal(0.0, cfg.image_noise, arr.shape).astype(np.float32)
@@ -355,7 +424,12 @@ def render_track(
 
 
 def plan_tracks(cfg: SynthConfig, rng: np.random.Generator) -> list[Track]:
-    """Track names, splits, identities and lengths; tracks 0 and 1 are one two-person video."""
+    """Track names, splits, identities and lengths; tracks 0 and 1 are one two-person video.
+
+    As in Aff-Wild2, validation shows other people than training (when there are at least two
+    identities): the identities are split in proportion to the tracks, and each split's tracks
+    go round its people in a shuffled order, so every person appears about equally often.
+    """
     if cfg.videos < 3:
         raise ValueError(
             f"need at least 3 tracks (one two-person video + one per split), got {cfg.videos}"
@@ -366,11 +440,21 @@ def plan_tracks(cfg: SynthConfig, rng: np.random.Generator) -> list[Track]:
     n_val = min(max(round(cfg.val_fraction * len(sources)), 1), len(sources) - 1)
     # The two-person video stays in training; validation sources are drawn from the rest.
     val = set(rng.choice(sources[1:], size=n_val, replace=False).tolist())
+    splits = ["Validation_Set" if src in val else "Train_Set" for src, _ in pair + singles]
+    people = rng.permutation(cfg.identities).tolist()
+    if cfg.identities >= 2:
+        share = splits.count("Validation_Set") / len(splits)
+        n_val_people = min(max(round(share * cfg.identities), 1), cfg.identities - 1)
+        pools = {"Validation_Set": people[:n_val_people], "Train_Set": people[n_val_people:]}
+    else:
+        pools = {"Validation_Set": people, "Train_Set": people}
     tracks, offset = [], {"Train_Set": 0, "Validation_Set": 0}
-    for src, side in pair + singles:
-        split = "Validation_Set" if src in val else "Train_Set"
+    used = {"Train_Set": 0, "Validation_Set": 0}
+    for (src, side), split in zip(pair + singles, splits, strict=True):
         length = round(cfg.frames * rng.uniform(0.7, 1.3))
-        ident = int(rng.integers(cfg.identities))
+        pool = pools[split]
+        ident = int(pool[used[split] % len(pool)])
+        used[split] += 1
         name = f"{src}_{side}" if side else src
         tracks.append(Track(name, src, split, ident, side, offset[split], length))
         offset[split] += length
@@ -442,7 +526,7 @@ def generate(out: Path, cfg: SynthConfig | None = None, *, progress: bool = Fals
     for split, ss in split_rngs.items():
         rng = np.random.default_rng(ss)
         total = sum(t.length for t in tracks if t.split == split)
-        eps = episode_stream(total, rng)
+        eps = episode_stream(total, rng, cfg.min_episodes)
         noisy_cls, noisy_len = noisy_episodes(eps, cfg.noise, cfg.boundary_jitter, rng)
         clean = expand([c for c, _ in eps], [n for _, n in eps])
         profile = np.concatenate([intensity_profile(n, rng) for _, n in eps])
