@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from vnaw.config import RunConfig
-from vnaw.data.affwild2 import VideoRecord, index_dataset, records_by_name
+from vnaw.data.affwild2 import VideoRecord, clean_records, index_dataset, records_by_name
 from vnaw.data.clips import Clip, clip_at, eval_windows, random_start
 from vnaw.data.splits import Split, load_splits, official_split
 
@@ -148,9 +148,10 @@ def split_records(cfg: RunConfig) -> SplitRecords:
     by_name = records_by_name(records)
     train_by_name = by_name
     if cfg.data.clean_labels:
-        train_by_name = records_by_name(
-            index_dataset(cfg.data.root, annotations=f"{cfg.data.root}/clean")
-        )
+        clean = clean_records(cfg.data.root)
+        if clean is None:
+            raise ValueError(f"data.clean_labels is set but {cfg.data.root} has no clean/ labels")
+        train_by_name = clean
     missing = [n for n in (*split.train, *split.test) if n not in by_name]
     if missing:
         raise ValueError(f"split {split.name} names videos not in {cfg.data.root}: {missing[:5]}")

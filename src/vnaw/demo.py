@@ -25,17 +25,16 @@ def _step(n: int, text: str) -> float:
     return time.time()
 
 
-def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: bool = True) -> dict:
+def prepare_synthetic(
+    out: Path, *, seed: int = 0, progress: bool = True, timings: dict | None = None
+) -> tuple[Path, Path]:
+    """Steps 1–3: synthetic data, NLA-pretrained encoder, feature store; returns (data, store)."""
     from vnaw import features, pretrain
-    from vnaw.config import load_config
-    from vnaw.data.affwild2 import index_dataset, records_by_name
+    from vnaw.data.affwild2 import index_dataset
     from vnaw.data.synth import SynthConfig, generate
-    from vnaw.evaluate import evaluate, load_run, split_videos
-    from vnaw.train import train
 
-    out.mkdir(parents=True, exist_ok=True)
-    data, enc_dir, store, run_dir = out / "data", out / "encoder", out / "features", out / "run"
-    timings = {}
+    timings = {} if timings is None else timings
+    data, enc_dir, store = out / "data", out / "encoder", out / "features"
 
     t = _step(1, f"synthetic Aff-Wild2-layout data set -> {data}")
     if not (data / "synth.json").is_file():
@@ -60,10 +59,9 @@ def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: b
     timings["pretrain"] = time.time() - t
 
     t = _step(3, f"per-frame features (+2 erased views) -> {store}")
-    records = index_dataset(data)
     trunk, meta = features.load_encoder(str(encoder_file))
     features.extract(
-        records,
+        index_dataset(data),
         store,
         trunk,
         meta,
@@ -72,32 +70,46 @@ def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: b
         progress=progress,
     )
     timings["extract"] = time.time() - t
+    return data, store
+
+
+def demo_config(data: Path, store: Path, run_dir: Path, overrides: list[str] | None = None):
+    """``configs/demo.yaml`` pointed at a prepared synthetic data set and store."""
+    from vnaw.config import load_config
+
+    config_file = resources.files("vnaw") / "configs" / DEMO_CONFIG
+    base = [f"data.root={data}", f"data.features={store}", f"out_dir={run_dir}"]
+    return load_config(str(config_file), base + list(overrides or []))
+
+
+def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: bool = True) -> dict:
+    from vnaw import features
+    from vnaw.data.affwild2 import clean_records
+    from vnaw.evaluate import evaluate, load_run, split_videos
+    from vnaw.train import train
+
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    data, store = prepare_synthetic(out, seed=seed, progress=progress, timings=timings)
+    run_dir = out / "run"
 
     t = _step(4, f"V-NAW training (configs/{DEMO_CONFIG}) -> {run_dir}")
-    config_file = resources.files("vnaw") / "configs" / DEMO_CONFIG
-    overrides = [
-        f"data.root={data}",
-        f"data.features={store}",
-        f"out_dir={run_dir}",
-        f"trainer.seed={seed}",
-        f"trainer.progress_bar={progress}",
-    ]
+    overrides = [f"trainer.seed={seed}", f"trainer.progress_bar={progress}"]
     if epochs is not None:
         overrides.append(f"optim.epochs={epochs}")
-    cfg = load_config(str(config_file), overrides)
+    cfg = demo_config(data, store, run_dir, overrides)
     if not (run_dir / "model.safetensors").is_file():
         train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").is_file())
     timings["train"] = time.time() - t
 
     t = _step(5, "whole-video evaluation on Validation_Set")
     eval_dir = run_dir / "eval-official"
-    clean = records_by_name(index_dataset(data, annotations=data / "clean"))
     metrics = evaluate(
         load_run(run_dir),
         split_videos(data, "official"),
         features.FeatureStore(store),
         eval_dir,
-        clean=clean,
+        clean=clean_records(data),
         progress=progress,
     )
     timings["evaluate"] = time.time() - t

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from vnaw.config import RunConfig, load_config
-from vnaw.data.affwild2 import VideoRecord, index_dataset, records_by_name
+from vnaw.data.affwild2 import VideoRecord, clean_records, index_dataset, records_by_name
 from vnaw.data.splits import load_splits, official_split
 from vnaw.inference import ambiguity, predict_video
 from vnaw.labels import CLASSES
@@ -176,9 +176,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     store_path = args.features or run.cfg.data.features
     if store_path is None:
         raise SystemExit("no feature store: pass --features STORE (written by `vnaw extract`)")
-    clean = None
-    if (Path(args.data) / "clean").is_dir():
-        clean = records_by_name(index_dataset(args.data, annotations=Path(args.data) / "clean"))
+    clean = clean_records(args.data)
     out = Path(args.out) if args.out else run.run_dir / f"eval-{args.split}"
     store = FeatureStore(store_path)
     check_store(store, records)

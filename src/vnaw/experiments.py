@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vnaw.config import RunConfig, load_config_args
-from vnaw.data.affwild2 import index_dataset
+from vnaw.data.affwild2 import clean_records, index_dataset
 from vnaw.data.splits import kfold_splits, save_splits
 from vnaw.labels import CLASSES
 from vnaw.plots import plot_bars
@@ -31,8 +31,11 @@ ABLATION_ROWS = (
 )
 
 
-def run_and_score(cfg: RunConfig, progress: bool = True) -> np.ndarray:
-    """Train (or resume / reuse) one run and return its per-class F1 on its split's test videos."""
+def run_and_score(cfg: RunConfig, score: str = "labels", progress: bool = True) -> np.ndarray:
+    """Train (or resume / reuse) one run and return its per-class F1 on its split's test videos.
+
+    ``score="clean labels"`` scores against the ``clean/`` annotations of synthetic data.
+    """
     from vnaw.evaluate import evaluate, load_run, split_videos
     from vnaw.features import FeatureStore
     from vnaw.train import train
@@ -41,10 +44,19 @@ def run_and_score(cfg: RunConfig, progress: bool = True) -> np.ndarray:
     metrics_file = run_dir / "eval" / "metrics.json"
     if not metrics_file.is_file():
         train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").is_file())
-        run = load_run(run_dir)
         records = split_videos(cfg.data.root, cfg.data.split, cfg.data.folds_file)
-        evaluate(run, records, FeatureStore(cfg.data.features), run_dir / "eval", progress=progress)
-    f1 = json.loads(metrics_file.read_text())["labels"]["per_class_f1"]
+        evaluate(
+            load_run(run_dir),
+            records,
+            FeatureStore(cfg.data.features),
+            run_dir / "eval",
+            clean=clean_records(cfg.data.root),
+            progress=progress,
+        )
+    metrics = json.loads(metrics_file.read_text())
+    if score not in metrics:
+        raise ValueError(f"{metrics_file} has no scores against {score!r}; it has {list(metrics)}")
+    f1 = metrics[score]["per_class_f1"]
     return np.array([f1[c] for c in CLASSES]) / 100
 
 
@@ -56,7 +68,14 @@ def _write_table(rows: list[ResultRow], out: Path, stem: str, first_column: str)
     return md
 
 
-def kfold(base: RunConfig, out: Path, folds: int, seeds: list[int], fold_seed: int = 0) -> str:
+def kfold(
+    base: RunConfig,
+    out: Path,
+    folds: int,
+    seeds: list[int],
+    fold_seed: int = 0,
+    score: str = "labels",
+) -> str:
     """Table 1: the official split and ``folds`` seeded 7:3 video splits, one training each."""
     out.mkdir(parents=True, exist_ok=True)
     folds_file = out / "folds.json"
@@ -77,7 +96,7 @@ def kfold(base: RunConfig, out: Path, folds: int, seeds: list[int], fold_seed: i
     return _write_table(rows, out, "table1", "Val Set")
 
 
-def ablation(base: RunConfig, out: Path, seeds: list[int]) -> str:
+def ablation(base: RunConfig, out: Path, seeds: list[int], score: str = "labels") -> str:
     """Table 2: none / Aug / NAW / both on one split."""
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -88,7 +107,7 @@ def ablation(base: RunConfig, out: Path, seeds: list[int]) -> str:
             cfg.augment.frame_skip = cfg.augment.erase = aug
             cfg.loss.naw = naw
             cfg.trainer.seed, cfg.out_dir = seed, str(out / name / f"seed{seed}")
-            runs.append(run_and_score(cfg))
+            runs.append(run_and_score(cfg, score))
         rows.append(ResultRow(name, runs, {"Aug": aug, "NAW": naw}))
     return _write_table(rows, out, "table2", "Run")
 
@@ -98,19 +117,29 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="configuration overrides")
     p.add_argument("--out", required=True, help="experiment folder (one sub-folder per run)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds per row")
+    p.add_argument(
+        "--score",
+        choices=("labels", "clean"),
+        default="labels",
+        help="score against the annotations, or the clean/ labels of synthetic data",
+    )
 
 
 def _load(args: argparse.Namespace) -> RunConfig:
     return load_config_args(args.config, args.overrides)
 
 
+def _score(args: argparse.Namespace) -> str:
+    return "clean labels" if args.score == "clean" else "labels"
+
+
 def _cmd_kfold(args: argparse.Namespace) -> int:
-    print(kfold(_load(args), Path(args.out), args.folds, args.seeds, args.fold_seed))
+    print(kfold(_load(args), Path(args.out), args.folds, args.seeds, args.fold_seed, _score(args)))
     return 0
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
-    print(ablation(_load(args), Path(args.out), args.seeds))
+    print(ablation(_load(args), Path(args.out), args.seeds, _score(args)))
     return 0
 
 

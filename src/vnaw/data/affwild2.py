@@ -277,3 +277,10 @@ def write_annotation(path: str | os.PathLike[str], labels: Iterable[int]) -> Non
 
 def records_by_name(records: Iterable[VideoRecord]) -> dict[str, VideoRecord]:
     return {r.name: r for r in records}
+
+
+def clean_records(root: str | os.PathLike[str]) -> dict[str, VideoRecord] | None:
+    """Records of the ``clean/`` annotations that synthetic data keeps beside the noisy ones
+    (SPEC §9), by name; ``None`` when ``root`` has none (real data)."""
+    clean = Path(root) / "clean"
+    return records_by_name(index_dataset(root, annotations=clean)) if clean.is_dir() else None

@@ -79,7 +79,7 @@ PROTOTYPES = np.array(
 # Typical episode lengths in frames (min, max) for expressive classes and for Neutral/Other.
 _EPISODE_LEN = {"short": (20, 70), "long": (30, 110)}
 # Frames set aside per guaranteed episode of a class when a split is too small for its share.
-_MIN_EPISODE_FRAMES = 30
+_MIN_EPISODE_FRAMES = 40
 
 
 @dataclass
@@ -93,7 +93,7 @@ class SynthConfig:
     noise: float = 0.2  # fraction of episodes labelled with a wrong class
     boundary_jitter: int = 6  # episode boundaries move by up to this many frames in the labels
     min_episodes: int = 4  # episodes of every class per split (if the split has room for them)
-    identities: int = 16  # people; validation people are disjoint from training people
+    identities: int = 24  # people; validation people are disjoint from training people
     val_fraction: float = 0.25  # share of source videos in Validation_Set (Aff-Wild2: ~22 %)
     intensity_jitter: float = 0.05  # std of the slow AR(1) wobble of every face parameter
     frame_jitter: float = 0.3  # std of the per-frame (independent) wobble of every face parameter
@@ -136,7 +136,7 @@ def make_identities(n: int, rng: np.random.Generator) -> list[Identity]:
     """``n`` distinct-looking people."""
     out = []
     for _ in range(n):
-        tone = rng.uniform(0.35, 1.0)
+        tone = rng.uniform(0.45, 1.0)
         skin = tuple(int(c) for c in np.array([235, 190, 160]) * tone + rng.uniform(-12, 12, 3))
         hair = tuple(int(c) for c in rng.uniform(10, 120) * np.array([1.0, 0.8, 0.6]))
         bg = tuple(int(c) for c in rng.uniform(40, 210, 3))
