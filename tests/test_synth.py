@@ -19,6 +19,7 @@ from vnaw.data.synth import (
     generate,
     load_clean_labels,
     noisy_episodes,
+    plan_tracks,
 )
 from vnaw.labels import AFFWILD2_HEADER, IGNORE_INDEX, NUM_CLASSES
 
@@ -95,6 +96,26 @@ def test_class_frequencies_follow_affwild2() -> None:
     # Small splits still hold every class.
     small = episode_stream(1000, rng)
     assert {c for c, _ in small} == set(range(NUM_CLASSES))
+    # A validation-sized split holds every class several times; the rare ones take frames from
+    # the frequent ones, so the stream still covers exactly the split.
+    val = episode_stream(1800, rng, min_episodes=4)
+    counts = np.bincount([c for c, _ in val], minlength=NUM_CLASSES)
+    assert counts.min() >= 4 and min(n for _, n in val) >= 12
+    assert 1800 <= sum(n for _, n in val) <= 1801
+    lab = expand([c for c, _ in val], [n for _, n in val])[:1800]
+    freq = np.bincount(lab, minlength=NUM_CLASSES) / 1800
+    assert freq[0] > 0.2 and freq[7] > 0.2 and freq[[1, 2, 3]].max() < 0.1
+
+
+def test_validation_people_are_new() -> None:
+    cfg = SynthConfig(seed=0)
+    tracks = plan_tracks(cfg, np.random.default_rng(0))
+    people = {
+        s: {t.identity for t in tracks if t.split == s} for s in ("Train_Set", "Validation_Set")
+    }
+    assert people["Train_Set"] and people["Validation_Set"]
+    assert not people["Train_Set"] & people["Validation_Set"]
+    assert tracks[0].identity != tracks[1].identity  # the two-person video shows two people
 
 
 def test_label_noise_rate_and_boundaries() -> None:

@@ -6,13 +6,17 @@ can show, or fail to show, their effect) on this stand-in. What it reproduces:
 * **Layout**: ``Train_Set/`` and ``Validation_Set/`` annotation files with the real header,
   ``cropped_aligned/<name>/<k:05d>.jpg`` crops, optionally raw ``batch1/<video>.mp4`` videos, and
   one two-person source video annotated as ``<video>_left`` / ``<video>_right``.
-* **Faces**: a few identities (face shape, skin tone, hair, brow thickness, resting expression,
-  expressiveness), with position/scale jitter, slowly drifting lighting, pixel noise and
-  occasional occluders. Brows, eyes, mouth and nose move with a per-frame vector of action-unit-like
-  parameters, ``rest + intensity(t) · gain · prototype[class] + AR(1) jitter``; each of the 8
-  classes has its own prototype, so at low intensity (onset/offset) single frames are ambiguous.
+* **Faces**: many identities (face shape, skin tone, hair, background, brow thickness, resting
+  expression, expressiveness) — a nuisance: validation shows people never seen in training.
+  Brows, eyes, mouth and nose move with a per-frame vector of action-unit-like parameters,
+  ``rest + intensity(t) · gain · prototype[class] + slow AR(1) drift + per-frame wobble``; each of
+  the 8 classes has its own prototype, so at low intensity (onset/offset) single frames are
+  ambiguous. Slow nuisance (pose and lighting drift, a lingering occluder) and per-frame nuisance
+  drawn independently for each frame (parameter wobble, position jitter, lighting flicker, blur,
+  passing occluders, pixel noise): single frames mislead, an episode as a whole does not.
 * **Dynamics**: expression episodes with onset, apex and offset; frame frequencies per split match
-  Aff-Wild2's training distribution (SPEC §3.1) and every class occurs in every split.
+  Aff-Wild2's training distribution (SPEC §3.1); every class occurs in every split at least
+  ``min_episodes`` times (rare classes take frames from the frequent ones in small splits).
 * **Annotation artefacts**: runs of −1 frames, runs of frames without a crop (label kept), and
   label noise — a fraction ``noise`` of episodes gets a wrong, preferably confusable, class, and
   every episode boundary is jittered. The clean labels are written to ``clean/Train_Set/`` and
@@ -79,7 +83,7 @@ PROTOTYPES = np.array(
 # Typical episode lengths in frames (min, max) for expressive classes and for Neutral/Other.
 _EPISODE_LEN = {"short": (20, 70), "long": (30, 110)}
 # Frames set aside per guaranteed episode of a class when a split is too small for its share.
-_MIN_EPISODE_FRAMES = 40
+_MIN_EPISODE_FRAMES = 30
 
 
 @dataclass
@@ -182,7 +186,7 @@ def episode_stream(
     episodes = []
     for c in range(NUM_CLASSES):
         lo, hi = _EPISODE_LEN["long" if c in (0, 7) else "short"]
-        left = max(int(round(budget[c])), 1)
+        left = max(round(float(budget[c])), 1)
         lengths = []
         while left > 0:
             n = int(rng.integers(lo, hi + 1))
