@@ -43,17 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _stage_parsers() -> list:
-    from vnaw import demo, evaluate, experiments, features, pretrain, train
+    from vnaw import demo, evaluate, experiments, export, faces, features, predict, pretrain, train
     from vnaw.data import commands as data_commands
 
-    # In pipeline order: data → pretrain → extract → train → evaluate → experiments; demo.
+    # In pipeline order: data → faces → pretrain → extract → train → evaluate → experiments →
+    # predict → export; demo.
     return [
         data_commands.add_parser,
+        faces.add_parser,
         pretrain.add_parser,
         features.add_parser,
         train.add_parser,
         evaluate.add_parser,
         experiments.add_parsers,
+        predict.add_parser,
+        export.add_parser,
         demo.add_parser,
     ]
 

@@ -58,6 +58,7 @@ class DataConfig:
     noise_seed: int = 0  # the noise draw is seeded apart from training, so runs share it
     balanced: bool = False  # sample classes equally (FERPlus: Disgust 0.5 %, Neutral 35 %)
     limit: int = 0  # train on a fixed random subset of N images (smoke tests, timing); 0 = all
+    frame_every: int = 10  # affwild2 reader: every n-th labelled frame (video frames are redundant)
     num_workers: int = 0  # images are preloaded in memory, so the main process is fast enough
 
 
@@ -294,12 +295,17 @@ class InMemoryImages(torch.utils.data.Dataset):
 
 
 def load_split(
-    specs: list[str], split: str, meta: EncoderMeta, limit: int = 0, progress: bool = False
+    specs: list[str],
+    split: str,
+    meta: EncoderMeta,
+    limit: int = 0,
+    progress: bool = False,
+    every: int = 10,
 ):
     """Read specs (combined) and preload their pixels: ``(ImageSet, images uint8)``."""
     from vnaw.data.static import load_images, read_specs
 
-    imgs = read_specs(specs, split)
+    imgs = read_specs(specs, split, every=every)
     if limit:
         keep = np.random.default_rng(0).permutation(len(imgs))[:limit]
         keep.sort()
@@ -624,8 +630,9 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
 
     meta = encoder_meta(cfg.model)
     t0 = time.time()
+    every = cfg.data.frame_every
     train_set, train_images = load_split(
-        cfg.data.train, "train", meta, cfg.data.limit, progress=cfg.trainer.progress
+        cfg.data.train, "train", meta, cfg.data.limit, progress=cfg.trainer.progress, every=every
     )
     labels = train_set.labels
     if cfg.data.label_noise > 0:
@@ -633,8 +640,8 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
         print(f"injected symmetric noise: {changed.sum()} of {len(labels)} labels changed")
     val_specs = cfg.data.val or derived_specs(cfg.data.train, "val")
     test_specs = cfg.data.test or derived_specs(cfg.data.train, "test")
-    val = load_split(val_specs, "val", meta) if val_specs else None
-    test = load_split(test_specs, "test", meta) if test_specs else None
+    val = load_split(val_specs, "val", meta, every=every) if val_specs else None
+    test = load_split(test_specs, "test", meta, every=every) if test_specs else None
     print(
         f"data: train {len(labels)} ({', '.join(sorted(set(train_set.source)))}), "
         f"val {len(val[0]) if val else 0}, test {len(test[0]) if test else 0}; "
@@ -673,14 +680,18 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
     if precision == "auto":
         precision = "bf16-mixed" if on_gpu else "32-true"
     monitor = ("val/acc", "max") if val else ("train/loss_epoch", "min")
+    # Two checkpoints: the best by validation accuracy, and the latest epoch (for --resume).
+    # (ModelCheckpoint's save_last only writes when the best improves.)
     ckpt_cb = ModelCheckpoint(
         dirpath=out / "checkpoints",
         filename="best",
         monitor=monitor[0],
         mode=monitor[1],
         save_top_k=1,
-        save_last=True,
         auto_insert_metric_name=False,
+    )
+    last_cb = ModelCheckpoint(
+        dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1, every_n_epochs=1
     )
     trainer = L.Trainer(
         default_root_dir=out,
@@ -691,7 +702,7 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
         strategy="ddp" if cfg.trainer.num_nodes > 1 or _is_multi(cfg.trainer.devices) else "auto",
         precision=precision,
         logger=CSVLogger(out, name="", version=""),
-        callbacks=[ckpt_cb],
+        callbacks=[ckpt_cb, last_cb],
         enable_progress_bar=cfg.trainer.progress,
         check_val_every_n_epoch=cfg.trainer.val_every,
         log_every_n_steps=20,

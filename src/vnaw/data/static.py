@@ -332,15 +332,18 @@ def parse_spec(spec: str) -> tuple[str, str | None, str]:
     return reader, split or None, root
 
 
-def read_spec(spec: str, split: str = "train") -> ImageSet:
-    """Read one data spec; ``split`` applies unless the spec names its own."""
+def read_spec(spec: str, split: str = "train", *, every: int = 10) -> ImageSet:
+    """Read one data spec; ``split`` applies unless the spec names its own. ``every``: the frame
+    step of the ``affwild2`` reader (videos used as images)."""
     reader, own_split, root = parse_spec(spec)
+    if reader == "affwild2":
+        return read_affwild2_images(root, own_split or split, every)
     return READERS[reader](root, own_split or split)
 
 
-def read_specs(specs: Sequence[str], split: str = "train") -> ImageSet:
+def read_specs(specs: Sequence[str], split: str = "train", *, every: int = 10) -> ImageSet:
     """Read and combine several specs into one set in the SPEC §2 label space."""
-    return concat([read_spec(s, split) for s in specs])
+    return concat([read_spec(s, split, every=every) for s in specs])
 
 
 def has_split(spec: str, split: str) -> bool:
