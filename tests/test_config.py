@@ -7,12 +7,12 @@ from vnaw.config import ConfigError, load_config, load_config_args, save_config
 
 def test_layers_of_overrides(tmp_path):
     cfg = load_config()
-    assert cfg.loss.level == "clip" and cfg.data.clip_length == 100 and cfg.optim.lr == 1e-4
+    assert cfg.loss.level == "frame" and cfg.data.clip_length == 100 and cfg.optim.lr == 1e-4
     yaml = tmp_path / "run.yaml"
-    yaml.write_text("data:\n  clip_length: 32\nloss:\n  level: frame\n")
+    yaml.write_text("data:\n  clip_length: 32\nloss:\n  level: clip\n")
     cfg = load_config(yaml, ["data.clip_length=16", "augment.erase=false"])
     assert cfg.data.clip_length == 16  # command line beats YAML
-    assert cfg.loss.level == "frame"  # YAML beats defaults
+    assert cfg.loss.level == "clip"  # YAML beats defaults
     assert cfg.augment.erase is False
     save_config(cfg, tmp_path / "out" / "config.yaml")
     again = load_config(tmp_path / "out" / "config.yaml")
