@@ -51,7 +51,7 @@ def main() -> None:
         cfg = demo_config(data, store, out / "clean-ceiling" / f"seed{seed}", extra)
         cfg.data.clean_labels, cfg.trainer.seed = True, seed
         ceiling.append(run_and_score(cfg, "clean labels", progress=False))
-    print("\n## Ceiling: clean training labels (Aug + NAW, clip level)\n")
+    print("\n## Ceiling: clean training labels (the demo configuration)\n")
     print(to_markdown([ResultRow("clean", ceiling)], first_column="Run"))
     summary["clean ceiling"] = float(100 * np.mean([c.mean() for c in ceiling]))
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

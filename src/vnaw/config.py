@@ -111,9 +111,15 @@ class ConfigError(ValueError):
     """A configuration file or override that does not fit :class:`RunConfig`."""
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Defaults ← YAML file ``path`` ← dotted ``key=value`` overrides; validated."""
-    merged = OmegaConf.structured(RunConfig)
+def merge_structured(
+    schema: type, path: str | Path | None = None, overrides: list[str] | None = None
+):
+    """Dataclass ``schema`` defaults ← YAML file ``path`` ← dotted ``key=value`` overrides.
+
+    Returns a ``schema`` instance; an unknown key or a value of the wrong type is a
+    :class:`ConfigError` naming the file.
+    """
+    merged = OmegaConf.structured(schema)
     try:
         if path is not None:
             merged = OmegaConf.merge(merged, OmegaConf.load(path))
@@ -124,7 +130,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise ConfigError(f"{where}{err}".strip()) from None
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
-    cfg: RunConfig = OmegaConf.to_object(merged)
+    return OmegaConf.to_object(merged)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Defaults ← YAML file ``path`` ← dotted ``key=value`` overrides; validated."""
+    cfg: RunConfig = merge_structured(RunConfig, path, overrides)
     validate(cfg)
     return cfg
 
@@ -148,11 +159,12 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError("augment.skip_low <= augment.skip_high must lie in [0, 1]")
 
 
-def to_yaml(cfg: RunConfig) -> str:
+def to_yaml(cfg) -> str:
+    """YAML text of a configuration dataclass instance."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
-def save_config(cfg: RunConfig, path: str | Path) -> None:
+def save_config(cfg, path: str | Path) -> None:
     """Write the resolved configuration atomically (a crash never leaves half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 1. generate the synthetic Aff-Wild2-layout data set (SPEC §9), unless it is already there;
 2. pretrain a small image encoder on its frames with the NLA loss (``vnaw pretrain``, SPEC §5);
-3. cache per-frame features, with erased views for in-frame erasing (``vnaw extract``, SPEC §7.3);
+3. cache per-frame features (``vnaw extract``, SPEC §7.3);
 4. train V-NAW on them (``vnaw train``, ``configs/demo.yaml``);
 5. evaluate on the validation videos against the noisy and the clean labels (``vnaw evaluate``).
 
@@ -26,7 +26,12 @@ def _step(n: int, text: str) -> float:
 
 
 def prepare_synthetic(
-    out: Path, *, seed: int = 0, progress: bool = True, timings: dict | None = None
+    out: Path,
+    *,
+    seed: int = 0,
+    erased_views: int = 2,
+    progress: bool = True,
+    timings: dict | None = None,
 ) -> tuple[Path, Path]:
     """Steps 1–3: synthetic data, NLA-pretrained encoder, feature store; returns (data, store)."""
     from vnaw import features, pretrain
@@ -74,14 +79,14 @@ def prepare_synthetic(
         pretrain.run_pretrain(cfg)
     timings["pretrain"] = time.time() - t
 
-    t = _step(3, f"per-frame features (+2 erased views) -> {store}")
+    t = _step(3, f"per-frame features (+{erased_views} erased views) -> {store}")
     trunk, meta = features.load_encoder(str(encoder_file))
     features.extract(
         index_dataset(data),
         store,
         trunk,
         meta,
-        erase=features.EraseSpec(views=2, seed=seed),
+        erase=features.EraseSpec(views=erased_views, seed=seed),
         batch_size=128,
         progress=progress,
     )
@@ -106,7 +111,10 @@ def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: b
 
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    data, store = prepare_synthetic(out, seed=seed, progress=progress, timings=timings)
+    # The demo config trains without in-frame erasing (see configs/demo.yaml): no erased views.
+    data, store = prepare_synthetic(
+        out, seed=seed, erased_views=0, progress=progress, timings=timings
+    )
     run_dir = out / "run"
 
     t = _step(4, f"V-NAW training (configs/{DEMO_CONFIG}) -> {run_dir}")

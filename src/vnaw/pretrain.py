@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vnaw.config import merge_structured, to_yaml
 from vnaw.encoder import EncoderMeta, ImageClassifier, encoder_paths, normalize
 from vnaw.labels import CLASSES, NUM_CLASSES
 from vnaw.metrics import f1_from_confusion
@@ -140,14 +141,7 @@ def load_config(
     yaml_path: str | Path | None = None, overrides: list[str] | None = None
 ) -> PretrainConfig:
     """Defaults ← YAML file ← ``key=value`` overrides; unknown keys are errors (OmegaConf)."""
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.structured(PretrainConfig)
-    if yaml_path is not None:
-        cfg = OmegaConf.merge(cfg, OmegaConf.load(str(yaml_path)))
-    if overrides:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-    out: PretrainConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    out: PretrainConfig = merge_structured(PretrainConfig, yaml_path, overrides)
     validate_config(out)
     return out
 
@@ -161,12 +155,6 @@ def validate_config(cfg: PretrainConfig) -> None:
         raise ValueError(f"optim.optimizer must be 'sgd' or 'adam', got {cfg.optim.optimizer!r}")
     if cfg.optim.epochs < 1 or cfg.optim.batch_size < 1:
         raise ValueError("optim.epochs and optim.batch_size must be positive")
-
-
-def config_to_yaml(cfg: PretrainConfig) -> str:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 
 def encoder_meta(cfg: ModelConfig) -> EncoderMeta:
@@ -625,7 +613,7 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
         torch.set_num_threads(cfg.trainer.threads)
     out = Path(cfg.trainer.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(config_to_yaml(cfg))
+    (out / "config.yaml").write_text(to_yaml(cfg))
     L.seed_everything(cfg.trainer.seed, workers=True)
 
     meta = encoder_meta(cfg.model)
