@@ -203,3 +203,37 @@ def test_two_process_ddp_matches_one_process(synth_store, tmp_path):
     for k in a:
         # Adam turns float-noise gradients of near-zero entries into steps of up to lr (1e-3).
         torch.testing.assert_close(a[k], b[k], atol=1e-3, rtol=0)
+
+
+def test_end_to_end_mode_trains_through_the_encoder(synth_store, tmp_path):
+    """Encoder in the loop (frozen): in-frame erasing acts on pixels of the crops."""
+    root, _ = synth_store
+    cfg = load_config(
+        overrides=[
+            "mode=end-to-end",
+            f"data.root={root}",
+            f"out_dir={tmp_path / 'e2e'}",
+            "data.clip_length=8",
+            "data.batch_size=4",
+            "data.clips_per_epoch=8",
+            "model.d_model=16",
+            "model.num_layers=1",
+            "model.num_heads=2",
+            "model.dim_feedforward=32",
+            "optim.epochs=1",
+            "trainer.progress_bar=false",
+            "trainer.accelerator=cpu",
+        ]
+    )
+    run_dir = train(cfg)
+    run = load_run(run_dir)
+    assert run.cfg.model.feature_dim == 256  # the shipped encoder's feature size
+    module_state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)[
+        "state_dict"
+    ]
+    from vnaw.encoder import ImageClassifier
+
+    frozen = ImageClassifier.from_default().trunk.state_dict()
+    for k, v in frozen.items():  # the frozen encoder did not move
+        got = module_state[f"encoder.1.{k}"]
+        torch.testing.assert_close(got, v.to(got.dtype))

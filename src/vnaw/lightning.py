@@ -54,6 +54,12 @@ class VNAWModule(L.LightningModule):
         self.epoch_weights: list[Tensor] = []  # NAW weights of the current epoch (for plots)
         self.last_epoch_weights: Tensor = torch.zeros(0)
 
+    def train(self, mode: bool = True) -> VNAWModule:
+        super().train(mode)
+        if self.encoder is not None and not self.cfg.encoder.finetune:
+            self.encoder.eval()  # frozen means frozen: no dropout, no batch-norm statistics drift
+        return self
+
     # --- steps ---------------------------------------------------------------------------------
     def encode(self, batch: dict[str, Tensor], train: bool) -> Tensor:
         """Frame features ``(B, T, D)``: cached, or from the image encoder, Eq. (6)."""
