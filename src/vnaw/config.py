@@ -61,7 +61,6 @@ class OptimConfig:
     lr: float = 1e-4  # paper: AdamW, 1e-4
     weight_decay: float = 0.05
     epochs: int = 20
-    warmup_epochs: int = 0
     scheduler: str = "cosine"  # "cosine" or "constant"
 
 
@@ -79,8 +78,7 @@ class TrainerConfig:
 
 @dataclass
 class EncoderConfig:
-    name: str | None = None  # timm name or encoder file; None → the shipped default encoder
-    input_size: int | None = None  # end-to-end mode: crop size fed to the encoder
+    name: str | None = None  # end-to-end mode: an encoder file (vnaw pretrain); None → the default
     finetune: bool = False  # end-to-end mode: train the encoder too (else frozen)
 
 
