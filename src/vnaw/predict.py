@@ -607,7 +607,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             print(f"predict: no submission written: {err}", file=sys.stderr)
             return 1
         sub = out / "submission.txt"
-        sub.write_text("\n".join(lines) + "\n")
+        tmp = sub.with_name(f".{sub.name}.tmp")
+        tmp.write_text("\n".join(lines) + "\n")
+        tmp.replace(sub)  # a crash never leaves half a submission file
         print(f"predict: wrote {sub} ({len(lines) - 1} frames)", file=sys.stderr)
     if failures:
         print(f"predict: {len(failures)} of {len(videos)} video(s) failed", file=sys.stderr)

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vnaw.config import merge_structured, to_yaml
+from vnaw.config import merge_structured, save_config
 from vnaw.encoder import EncoderMeta, ImageClassifier, encoder_paths, normalize
 from vnaw.labels import CLASSES, NUM_CLASSES
 from vnaw.metrics import f1_from_confusion
@@ -613,7 +613,7 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
         torch.set_num_threads(cfg.trainer.threads)
     out = Path(cfg.trainer.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(to_yaml(cfg))
+    save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.trainer.seed, workers=True)
 
     meta = encoder_meta(cfg.model)
