@@ -86,7 +86,7 @@ def _cpu_seconds() -> float:
     return u.ru_utime + u.ru_stime
 
 
-def child(video: str, threads: int, model: str | None) -> None:
+def child(video: str, threads: int, model: str | None, retinaface: str | None = None) -> None:
     """Run the predict pipeline once; print timings and peak memory as JSON."""
     import torch
 
@@ -97,7 +97,10 @@ def child(video: str, threads: int, model: str | None) -> None:
     p = load_predictor(model) if model else default_predictor()
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
-    res = predict_file(video, p)
+    if retinaface:
+        res = predict_file(video, p, detector="retinaface", detector_weights=retinaface)
+    else:
+        res = predict_file(video, p)
     wall = time.perf_counter() - t0
     print(
         json.dumps(
@@ -149,9 +152,10 @@ def report(title: str, r: dict) -> None:
         )
 
 
-def run_child(video: Path, threads: int, model: str | None) -> dict:
+def run_child(video: Path, threads: int, model: str | None, retinaface: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--child", str(video), "--threads", str(threads)]
     cmd += ["--model", model] if model else []
+    cmd += ["--retinaface", retinaface] if retinaface else []
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "GLOG_minloglevel": "2"}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -186,9 +190,14 @@ def main() -> None:
         help="folder for the generated videos (kept for reruns)",
     )
     ap.add_argument("--long-minutes", type=int, default=5)
+    ap.add_argument(
+        "--retinaface",
+        metavar="FILE",
+        help="also time the pipeline with this RetinaFace checkpoint",
+    )
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.threads, args.model)
+        child(args.child, args.threads, args.model, args.retinaface)
         return
     args.videos.mkdir(parents=True, exist_ok=True)
     short = make_video(args.videos / "face_60s.mp4", 60)
@@ -214,6 +223,9 @@ def main() -> None:
     if not args.model:
         rt = run_child(short, args.threads, random_run(args.videos / "random-run"))
         report("vnaw predict with a temporal model (untrained, 4 layers × 512, P = 100)", rt)
+    if args.retinaface:
+        rr = run_child(short, args.threads, args.model, args.retinaface)
+        report(f"vnaw predict with RetinaFace ({args.retinaface}) on every frame", rr)
     r5 = run_child(long, args.threads, args.model)
     print(
         f"peak memory: {r['peak_rss_mb']:.0f} MiB at 1 min, {r5['peak_rss_mb']:.0f} MiB at "

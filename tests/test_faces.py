@@ -94,19 +94,3 @@ def test_faces_cli_crops_flags_and_fails_bad_files(videos, tmp_path, capsys):
     stamp = (out / FACES_DIR / "face.csv").stat().st_mtime_ns
     assert main(["faces", str(videos / "face.mp4"), "--out", str(out), "--quiet"]) == 0
     assert (out / FACES_DIR / "face.csv").stat().st_mtime_ns == stamp
-
-
-def test_retinaface_without_implementation_is_a_clear_error(videos, tmp_path, capsys):
-    rc = main(
-        [
-            "faces",
-            str(videos / "face.mp4"),
-            "--out",
-            str(tmp_path),
-            "--detector",
-            "retinaface",
-            "--detector-weights",
-            "retina.pth",
-        ]
-    )
-    assert rc == 2 and "not available in this version" in capsys.readouterr().err

@@ -235,16 +235,15 @@ class MediaPipeFaces:
 def make_detector(
     name: str = "mediapipe", weights: str | None = None, config: FaceConfig = FaceConfig()
 ):
-    """The face detector: ``"mediapipe"`` (default, offline) or ``"retinaface"`` (needs weights)."""
+    """The face detector: ``"mediapipe"`` (default, offline) or ``"retinaface"`` (its weights file)."""
     if name == "mediapipe":
         return MediaPipeFaces(config)
     if name == "retinaface":
         if not weights:
             raise ValueError("--detector retinaface needs --detector-weights FILE (its weights)")
-        raise NotImplementedError(
-            f"RetinaFace (weights {weights}) is not available in this version of vnaw; "
-            "use the default MediaPipe detector"
-        )
+        from vnaw.retinaface import RetinaFaces
+
+        return RetinaFaces(weights, config)
     raise ValueError(f"unknown detector {name!r}; choose mediapipe or retinaface")
 
 
@@ -516,7 +515,7 @@ def _worker(
 ) -> tuple[Path, dict | None, str | None]:
     try:
         return path, process_video(path, root, config, detector, weights, progress), None
-    except (VideoError, OSError, ValueError, NotImplementedError) as err:
+    except (VideoError, OSError, ValueError) as err:
         return path, None, str(err)
 
 
@@ -594,7 +593,7 @@ def _cmd_faces(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=not args.quiet,
         )
-    except (ValueError, NotImplementedError) as err:
+    except ValueError as err:
         print(f"faces: {err}", file=sys.stderr)
         return 2
     if errors:

@@ -40,11 +40,11 @@ from vnaw.data.clips import eval_windows
 from vnaw.faces import (
     FaceConfig,
     IoUTracker,
-    MediaPipeFaces,
     VideoError,
     align,
     find_videos,
     iter_frames,
+    make_detector,
     name_tracks,
 )
 from vnaw.inference import ambiguity, fill_from_nearest
@@ -328,13 +328,19 @@ def _timed(it: Iterator, timings: dict[str, float], key: str) -> Iterator:
 
 
 def predict_file(
-    path: str | Path, p: Predictor, *, chunk: int = 64, face_config: FaceConfig | None = None
+    path: str | Path,
+    p: Predictor,
+    *,
+    chunk: int = 64,
+    face_config: FaceConfig | None = None,
+    detector: str = "mediapipe",
+    detector_weights: str | None = None,
 ) -> VideoResult:
     """Stream one video through faces → encoder → temporal model (module docstring)."""
     path = Path(path)
     cfg = face_config or FaceConfig()
     timings = {"decode": 0.0, "detect": 0.0, "encode": 0.0, "temporal": 0.0}
-    detect = MediaPipeFaces(cfg)
+    detect = make_detector(detector, detector_weights, cfg)
     tracker = IoUTracker()
     streams: dict[int, WindowStream | SmoothStream] = {}
     boxes: dict[int, _Growing] = {}
@@ -565,6 +571,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"predict: {err}", file=sys.stderr)
         return 2
     print(f"predict: {p.description}", file=sys.stderr)
+    if args.detector != "mediapipe":
+        try:
+            make_detector(args.detector, args.detector_weights)  # fails early, before any video
+        except ValueError as err:
+            print(f"predict: {err}", file=sys.stderr)
+            return 2
     videos = find_videos(args.input)
     if not videos:
         print(f"predict: no video files under {args.input}", file=sys.stderr)
@@ -582,6 +594,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 p,
                 chunk=args.chunk,
                 face_config=FaceConfig(max_faces=args.max_faces, detect_every=args.detect_every),
+                detector=args.detector,
+                detector_weights=args.detector_weights,
             )
             write_outputs(res, out, note)
             if args.overlay:
@@ -640,6 +654,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--detect-every", type=int, default=10, help="whole-frame detection period in frames"
     )
+    p.add_argument("--detector", choices=("mediapipe", "retinaface"), default="mediapipe")
+    p.add_argument("--detector-weights", metavar="FILE", help="weights file (RetinaFace)")
     p.add_argument("--chunk", type=int, default=64, help="frames per streaming chunk")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--quiet", action="store_true")
