@@ -62,18 +62,29 @@ def run_one(name: str, args: argparse.Namespace, run_dir: Path) -> dict:
     return results
 
 
-def table(rows: list[tuple[str, dict]], epochs_note: str) -> str:
+def describe(run_dir: Path) -> dict:
+    """Loss, noise and epochs as the run's own saved config.yaml records them."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    loss = cfg.loss.kind.upper()
+    if cfg.loss.kind == "nla":
+        loss += ", w detached" if cfg.loss.detach else ", w not detached"
+    return {"loss": loss, "noise": cfg.data.label_noise, "epochs": cfg.optim.epochs}
+
+
+def table(rows: list[tuple[str, Path, dict]], epochs_note: str) -> str:
     lines = [
         "| run | loss | label noise | epochs | train wall time | test accuracy % | test macro-F1 % |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, res in rows:
-        cfg = json.loads(json.dumps(res.get("config", {})))
+    for name, run_dir, res in rows:
+        d = describe(run_dir)
         test = res.get("test", {})
         minutes = res.get("train_seconds", float("nan")) / 60
         lines.append(
-            f"| {name} | {cfg.get('loss', '?')} | {cfg.get('noise', '?')} | {res.get('epochs', '?')} "
-            f"| {minutes:.1f} min | {100 * test.get('accuracy', float('nan')):.2f} "
+            f"| {name} | {d['loss']} | {d['noise']} | {d['epochs']} | {minutes:.1f} min "
+            f"| {100 * test.get('accuracy', float('nan')):.2f} "
             f"| {100 * test.get('macro_f1', float('nan')):.2f} |"
         )
     return "\n".join(lines) + f"\n\n{epochs_note}\n"
@@ -101,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.runs:
         run_dir = Path(reuse.get(name, out / name))
         res = run_one(name, args, run_dir)
-        loss, noise = RUNS[name]
-        res["config"] = {"loss": loss.upper(), "noise": args.noise if noise is None else noise}
-        rows.append((name, res))
+        rows.append((name, run_dir, res))
         test = res.get("test", {})
         print(
             f"[{name}] test accuracy {100 * test.get('accuracy', 0):.2f} %, macro-F1 {100 * test.get('macro_f1', 0):.2f} %"
