@@ -110,6 +110,24 @@ def test_detach_changes_gradient_not_value():
     assert not torch.allclose(results[0][1], results[1][1])
 
 
+def test_undetached_weight_rewards_the_wrong_top_class_near_uniform():
+    # Why training from scratch should detach w: near uniform predictions (a network at init)
+    # a wrong sample's weight falls as its wrong top class rises (the false Gaussian is nearly
+    # degenerate along p_GT − p_NN), and through w that outweighs cross-entropy's push down.
+    # Every wrong sample then raises its current top class: the measured collapse on FERPlus
+    # with 30 % noise (constant prediction from the first steps). Detached, CE's sign holds.
+    logits = torch.tensor([[0.02, 0.0, -0.01, 0.01, 0.0, -0.02, 0.01, 0.0]])
+    target = torch.tensor([1])  # the top class is 0: a wrong prediction
+    grads = {}
+    for detach in (False, True):
+        x = logits.clone().requires_grad_(True)
+        loss, _ = naw_cross_entropy(torch.log_softmax(x, 1), target, epsilon=0.0, detach=detach)
+        loss.backward()
+        grads[detach] = x.grad[0]
+    assert grads[False][0] < 0  # descent raises the wrong top class
+    assert grads[True][0] > 0  # descent lowers it, as plain CE does
+
+
 def test_weighted_cross_entropy_hand_example():
     # Two valid samples: CE = -log 0.5 and -log 0.25, weights 0.5 and 0.1; one ignored.
     log_probs = torch.log(torch.tensor([[0.5, 0.5], [0.25, 0.75], [0.9, 0.1]]))
