@@ -7,7 +7,8 @@ several seeds, and scores every run on the validation videos against the *clean*
 the clean training labels (both Aug and NAW) gives the ceiling. Runs are resumable: rerunning skips
 finished ones.
 
-    python benchmarks/synthetic_ablation.py --out runs/synthetic-ablation --seeds 0 1 2
+    python benchmarks/synthetic_ablation.py --out runs/synthetic-ablation --seeds 0 1 2 \
+        [--levels clip frame] [--set loss.detach=true …]
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--levels", nargs="+", default=["clip", "frame"], choices=["clip", "frame"])
     ap.add_argument("--epochs", type=int, help="V-NAW epochs (default: the demo config's)")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     args = ap.parse_args()
     out = Path(args.out)
     data, store = prepare_synthetic(out / "prepared", progress=False)
-    extra = ["trainer.progress_bar=false"] + (
+    extra = ["trainer.progress_bar=false", *args.set] + (
         [f"optim.epochs={args.epochs}"] if args.epochs else []
     )
 

@@ -3,7 +3,9 @@
 Per video: decode every frame with PyAV (decode order = frame index, the frame's own timestamp kept,
 so variable frame rate needs nothing special), find faces and their landmarks with the models that
 MediaPipe 0.10.21 ships in its wheel (BlazeFace full-range on the whole frame every few frames;
-FaceMesh on a region around each face, followed from frame to frame), take 5 points (eye centres,
+FaceMesh on a region around each face, followed from frame to frame) — or, with
+``--detector retinaface --detector-weights FILE``, the paper's RetinaFace (:mod:`vnaw.retinaface`)
+on every frame — take 5 points (eye centres,
 nose tip, mouth corners), warp with a similarity transform onto the 5-point template and write the Aff-Wild2
 layout of SPEC §3.1::
 
