@@ -604,6 +604,16 @@ def _cmd_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_detector_arguments(p: argparse.ArgumentParser) -> None:
+    """Face-finding options shared by ``vnaw faces`` and ``vnaw predict``."""
+    p.add_argument("--max-faces", type=int, default=2, help="faces tracked per frame (default 2)")
+    p.add_argument(
+        "--detect-every", type=int, default=10, help="whole-frame detection period in frames"
+    )
+    p.add_argument("--detector", choices=("mediapipe", "retinaface"), default="mediapipe")
+    p.add_argument("--detector-weights", metavar="FILE", help="weights file (RetinaFace)")
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "faces",
@@ -613,13 +623,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
     p.add_argument("--out", required=True, metavar="ROOT", help="dataset root to write into")
     p.add_argument("--size", type=int, default=224, help="crop side in pixels (default 224)")
-    p.add_argument("--max-faces", type=int, default=2, help="faces tracked per frame (default 2)")
-    p.add_argument(
-        "--detect-every", type=int, default=10, help="whole-frame detection period in frames"
-    )
+    add_detector_arguments(p)
     p.add_argument("--workers", type=int, default=1, help="videos processed in parallel")
-    p.add_argument("--detector", choices=("mediapipe", "retinaface"), default="mediapipe")
-    p.add_argument("--detector-weights", metavar="FILE", help="weights file (RetinaFace)")
     p.add_argument("--overwrite", action="store_true", help="redo videos already finished")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_faces)

@@ -41,6 +41,7 @@ from vnaw.faces import (
     FaceConfig,
     IoUTracker,
     VideoError,
+    add_detector_arguments,
     align,
     find_videos,
     iter_frames,
@@ -650,12 +651,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--abaw-test-list", metavar="FILE", help="write the ABAW submission file (SPEC §3.1)"
     )
-    p.add_argument("--max-faces", type=int, default=2, help="faces tracked per frame (default 2)")
-    p.add_argument(
-        "--detect-every", type=int, default=10, help="whole-frame detection period in frames"
-    )
-    p.add_argument("--detector", choices=("mediapipe", "retinaface"), default="mediapipe")
-    p.add_argument("--detector-weights", metavar="FILE", help="weights file (RetinaFace)")
+    add_detector_arguments(p)
     p.add_argument("--chunk", type=int, default=64, help="frames per streaming chunk")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--quiet", action="store_true")
