@@ -17,6 +17,7 @@ from vnaw.pretrain import (
     PretrainModule,
     add_parser,
     check_checkpoint,
+    init_from_encoder,
     inject_symmetric_noise,
     load_config,
     random_affine,
@@ -91,6 +92,27 @@ def test_wrong_shape_checkpoint_gives_clear_error(tiny_run: Path) -> None:
     ]
     with pytest.raises(ValueError, match="does not fit this model"):
         _run(argv)
+
+
+def test_init_starts_training_from_an_encoder(tiny_run: Path, tmp_path: Path) -> None:
+    encoder = ImageClassifier.from_file(tiny_run / "encoder")
+    data = tiny_run.parent / "ferplus"
+    out = tmp_path / "ft"
+    # lr = 0: the run's weights must stay those of the encoder it starts from.
+    argv = ["--data", f"ferplus:{data}", "--epochs", "1", "--out", str(out), "--set", *TINY]
+    assert _run([*argv, f"model.init={tiny_run / 'encoder'}", "optim.lr=0"]) == 0
+    tuned = ImageClassifier.from_file(out / "encoder")
+    for name, value in encoder.state_dict().items():
+        if name.endswith("weight") and value.ndim > 1:
+            torch.testing.assert_close(tuned.state_dict()[name], value, rtol=0, atol=0)
+    fresh = ImageClassifier(encoder.meta)
+    assert not torch.equal(fresh.head.weight, encoder.head.weight)
+    init_from_encoder(fresh, str(tiny_run / "encoder"))
+    torch.testing.assert_close(fresh.head.weight, encoder.head.weight, rtol=0, atol=0)
+    with pytest.raises(
+        ValueError, match=r"model\.init=default: .*input_size: encoder 48 vs config 24"
+    ):
+        init_from_encoder(fresh, "default")
 
 
 def test_config_layers_and_unknown_keys(tmp_path: Path) -> None:

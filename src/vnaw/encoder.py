@@ -178,6 +178,15 @@ class ImageClassifier(nn.Module):
         """The encoder shipped in ``vnaw/weights/`` (see its ``MODEL_CARD.md``)."""
         return cls.from_file(default_encoder_path())
 
+    @classmethod
+    def load(
+        cls, path_or_name: str | Path, map_location: str | torch.device = "cpu"
+    ) -> ImageClassifier:
+        """``"default"`` (the shipped weights) or the path of an encoder pair."""
+        if str(path_or_name) == DEFAULT_NAME:
+            return cls.from_default()
+        return cls.from_file(path_or_name, map_location=map_location)
+
     # -- inference ---------------------------------------------------------------------------
 
     @torch.no_grad()
@@ -296,8 +305,5 @@ def load_encoder(
     file or the common stem). ``trunk(preprocess(crops, meta))`` gives ``(N, meta.feature_size)``
     pooled features, eq. (6).
     """
-    if str(path_or_name) == DEFAULT_NAME:
-        model = ImageClassifier.from_default()
-    else:
-        model = ImageClassifier.from_file(path_or_name, map_location=map_location)
+    model = ImageClassifier.load(path_or_name, map_location=map_location)
     return model.trunk.eval(), model.meta

@@ -78,6 +78,9 @@ class ModelConfig:
     mean: list[float] = field(default_factory=lambda: [0.5])  # ≈ FERPlus train pixel statistics
     std: list[float] = field(default_factory=lambda: [0.25])
     drop_rate: float = 0.0  # dropout before the head
+    # Start from an encoder's weights (fine-tuning, or a second training cycle): "default" for the
+    # shipped one, or an encoder path; its architecture fields must equal the ones above.
+    init: str = ""
 
 
 @dataclass
@@ -167,6 +170,23 @@ def encoder_meta(cfg: ModelConfig) -> EncoderMeta:
         mean=tuple(cfg.mean),
         std=tuple(cfg.std),
     )
+
+
+def init_from_encoder(model: ImageClassifier, source: str) -> None:
+    """Copy the weights of encoder ``source`` ("default" or a path) into ``model``."""
+    init = ImageClassifier.load(source)
+    fields = ("backbone", "model_kwargs", "stem_pool", "input_size", "channels", "mean", "std")
+    diff = [
+        f"{f}: encoder {getattr(init.meta, f)!r} vs config {getattr(model.meta, f)!r}"
+        for f in fields
+        if getattr(init.meta, f) != getattr(model.meta, f)
+    ]
+    if diff:
+        raise ValueError(
+            f"model.init={source}: the encoder does not match the model.* settings: "
+            + "; ".join(diff)
+        )
+    model.load_state_dict(init.state_dict())
 
 
 # -- labels and sampling -----------------------------------------------------------------------
@@ -660,6 +680,8 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
         )
 
     module = PretrainModule(cfg)
+    if cfg.model.init and resume is None:
+        init_from_encoder(module.model, cfg.model.init)
     if resume is not None:
         check_checkpoint(resume, module)
         keep_previous_metrics(out)
@@ -765,11 +787,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vnaw.data.static import load_images, read_spec
 
-    model = (
-        ImageClassifier.from_default()
-        if args.encoder == "default"
-        else ImageClassifier.from_file(args.encoder)
-    )
+    model = ImageClassifier.load(args.encoder)
     if args.threads:
         torch.set_num_threads(args.threads)
     combined: dict[str, Any] | None = None
