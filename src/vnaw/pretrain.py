@@ -68,7 +68,7 @@ class DataConfig:
 class ModelConfig:
     # The trunk (see EncoderMeta): a half-width ResNet-18 without stem pool, 48 px grey — it fits
     # 2 CPU cores (≈3–4 min per NLA epoch on FERPlus, 1 thread) and keeps 24×24 maps for small
-    # faces. These defaults are exactly the shipped encoder's.
+    # faces. These defaults are the first training cycle of the shipped encoder (MODEL_CARD.md).
     backbone: str = "resnet18"
     model_kwargs: dict[str, Any] = field(
         default_factory=lambda: {"channels": [32, 64, 128, 256], "stem_width": 32}
