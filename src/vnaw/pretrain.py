@@ -9,10 +9,10 @@ mix of the readers of :mod:`vnaw.data.static` with either
 * **CE**: plain cross-entropy, eq. (10) (the baseline).
 
 Options for experiments: symmetric label noise injected into the training labels (fraction, seed)
-and class-balanced sampling; ``model.init`` starts from an existing encoder (fine-tuning the shipped
-one, or a second training cycle). The run directory holds ``config.yaml`` (the resolved configuration),
-``metrics.csv``, ``checkpoints/{best,last}.ckpt``, the exported encoder ``encoder.{safetensors,json}``
-(best checkpoint), ``results.json`` and ``confusion_<split>.png``.
+and class-balanced sampling; ``model.init`` starts from an existing encoder (fine-tuning the
+shipped one, or a second training cycle). The run directory holds ``config.yaml`` (the resolved
+configuration), ``metrics.csv``, ``checkpoints/{best,last}.ckpt``, the exported encoder
+``encoder.{safetensors,json}`` (best checkpoint), ``results.json`` and ``confusion_<split>.png``.
 
 Commands::
 
