@@ -637,7 +637,11 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
     save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.trainer.seed, workers=True)
 
-    meta = encoder_meta(cfg.model)
+    # The model first: a wrong model.init is refused before any data is loaded.
+    module = PretrainModule(cfg)
+    if cfg.model.init and resume is None:
+        init_from_encoder(module.model, cfg.model.init)
+    meta = module.meta
     t0 = time.time()
     every = cfg.data.frame_every
     train_set, train_images = load_split(
@@ -680,9 +684,6 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
             **{**loader_args, "batch_size": 256},
         )
 
-    module = PretrainModule(cfg)
-    if cfg.model.init and resume is None:
-        init_from_encoder(module.model, cfg.model.init)
     if resume is not None:
         check_checkpoint(resume, module)
         keep_previous_metrics(out)
