@@ -25,7 +25,10 @@ accuracy / macro-F1 %): 12 epochs, all 25,045 images — CE clean 79.12 / 52.78 
 78.67 / 51.02 (48 min), CE 30 % noise 69.40 / 37.91 (25 min), NLA 30 % noise 68.44 / 36.51
 (48 min). 28 epochs, 30 % noise: CE 80.30 / 53.05 (67 min), NLA 79.66 / 51.53 (113 min).
 The shipped encoder (NLA, undetached, clean): 84.32 / 62.37 after 28 epochs (107 min), 84.86 / 63.57
-after a second 10-epoch cycle from it (``model.init``, lr 0.02; see MODEL_CARD.md).
+after a second 10-epoch cycle from it (``model.init``, lr 0.02), 85.30 / 64.69 after a third (ships;
+see MODEL_CARD.md). All these figures score each face alone. Runs now score a face by the softmax
+averaged with its mirror's, as ``predict_proba`` does: that gives the shipped encoder 86.01 / 65.15
+and cycle 2 85.24 / 63.91.
 NLA does not beat CE (12 epochs: −0.5 clean, −1.0 noisy; 28 epochs: −0.6 noisy): CE does not
 memorise the wrong labels (training accuracy on the noisy labels 49 % at 12 epochs, 56.5 % at 28,
 far below the 70 % of labels that are right), so there is nothing for NAW to undo, while NLA's λ = 0.5 halves the

@@ -44,6 +44,19 @@ def test_shipped_weights_give_deterministic_probabilities(default_model: ImageCl
     np.testing.assert_allclose(default_model.predict_proba(_crops()[:1]), probs[:1], atol=1e-5)
 
 
+def test_mirror_average(default_model: ImageClassifier) -> None:
+    """The default scores a crop by the mean of its and its mirror's single-pass softmax."""
+    crops = _crops()
+    mirrors = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+    single = default_model.predict_proba(crops, flip=False)
+    mirrored = default_model.predict_proba(mirrors, flip=False)
+    assert np.abs(single - mirrored).max() > 1e-3  # the mirror does change the prediction
+    both = default_model.predict_proba(crops)
+    np.testing.assert_allclose(both, (single + mirrored) / 2, atol=1e-5)
+    # Hence a crop and its mirror get the same probabilities.
+    np.testing.assert_allclose(default_model.predict_proba(mirrors), both, atol=1e-5)
+
+
 def test_shipped_meta_and_feature_extractor(default_model: ImageClassifier) -> None:
     meta = default_model.meta
     assert meta.classes == (
@@ -96,8 +109,9 @@ def test_preprocess_rejects_bad_crops() -> None:
         preprocess([np.zeros((8, 8, 4), dtype=np.uint8)], TINY)
 
 
+@pytest.mark.parametrize("flip", [True, False])
 def test_evaluate_on_generated_ferplus_end_to_end(
-    tmp_path: Path, default_model: ImageClassifier, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, default_model: ImageClassifier, capsys: pytest.CaptureFixture[str], flip: bool
 ) -> None:
     """Reader (majority protocol) → pixels → classifier → metrics, against an independent path."""
     from vnaw.pretrain import add_parser
@@ -107,14 +121,16 @@ def test_evaluate_on_generated_ferplus_end_to_end(
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())
-    args = parser.parse_args(["pretrain", "evaluate", "--data", f"ferplus:{tmp_path}"])
+    argv = ["pretrain", "evaluate", "--data", f"ferplus:{tmp_path}"]
+    args = parser.parse_args(argv if flip else [*argv, "--no-flip"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
 
     labels = np.array([y for _, y in kept["FER2013Test"]])
     test_set = read_ferplus(tmp_path, "test")
     np.testing.assert_array_equal(test_set.labels, labels)
-    pred = default_model.predict_proba(list(load_images(test_set.paths, 48, 1))).argmax(1)
+    crops = list(load_images(test_set.paths, 48, 1))
+    pred = default_model.predict_proba(crops, flip=flip).argmax(1)
     acc = accuracy_score(labels, pred)
     f1 = f1_score(labels, pred, labels=list(range(8)), average="macro", zero_division=0)
     assert re.search(rf"n=16 +accuracy {100 * acc:.2f} % +macro-F1 {100 * f1:.2f} %", out), out

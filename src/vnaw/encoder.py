@@ -127,6 +127,18 @@ class ImageClassifier(nn.Module):
         """``(N, C, H, W)`` normalised images → ``(N, 8)`` logits."""
         return self.head(self.forward_features(x))
 
+    def proba(self, x: Tensor, *, flip: bool = True) -> Tensor:
+        """``(N, C, H, W)`` normalised images → ``(N, 8)`` probabilities.
+
+        ``flip`` averages the softmax of each image and its horizontal mirror (test-time
+        augmentation; NLA trains the two to agree, SPEC §5). It costs a second forward pass and
+        adds 0.7 points of FERPlus test accuracy to the shipped encoder (MODEL_CARD.md).
+        """
+        if not flip:
+            return F.softmax(self(x).float(), dim=1)
+        both = F.softmax(self(torch.cat([x, x.flip(-1)])).float(), dim=1)
+        return both.view(2, len(x), -1).mean(0)
+
     # -- files -------------------------------------------------------------------------------
 
     def save(self, path: str | Path, *, half: bool = False) -> tuple[Path, Path]:
@@ -191,7 +203,7 @@ class ImageClassifier(nn.Module):
 
     @torch.no_grad()
     def predict_proba(
-        self, images: list[np.ndarray] | np.ndarray, batch_size: int = 256
+        self, images: list[np.ndarray] | np.ndarray, batch_size: int = 256, *, flip: bool = True
     ) -> np.ndarray:
         """Class probabilities ``(N, 8)`` for uint8 face crops, columns in SPEC §2 order.
 
@@ -199,6 +211,7 @@ class ImageClassifier(nn.Module):
             images: a list of ``H×W`` grey or ``H×W×3`` RGB uint8 arrays, any size (or one array
                 stacking such crops).
             batch_size: crops per forward pass.
+            flip: average with the mirrored crop (see :meth:`proba`); ``False`` halves the cost.
         """
         was_training = self.training
         self.eval()
@@ -206,7 +219,7 @@ class ImageClassifier(nn.Module):
         out = []
         for start in range(0, len(images), batch_size):
             x = preprocess(images[start : start + batch_size], self.meta).to(device)
-            out.append(F.softmax(self(x).float(), dim=1).cpu())
+            out.append(self.proba(x, flip=flip).cpu())
         self.train(was_training)
         if not out:
             return np.zeros((0, len(self.meta.classes)), dtype=np.float32)

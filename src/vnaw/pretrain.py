@@ -13,11 +13,13 @@ and class-balanced sampling; ``model.init`` starts from an existing encoder (fin
 shipped one, or a second training cycle). The run directory holds ``config.yaml`` (the resolved
 configuration), ``metrics.csv``, ``checkpoints/{best,last}.ckpt``, the exported encoder
 ``encoder.{safetensors,json}`` (best checkpoint), ``results.json`` and ``confusion_<split>.png``.
+Validation (checkpoint choice), test and ``evaluate`` score each image by the softmax averaged with
+its mirror's (:meth:`ImageClassifier.proba`), as ``predict_proba`` does; ``--no-flip`` turns it off.
 
 Commands::
 
     vnaw pretrain --data ferplus:PATH [--config FILE] [--set optim.lr=0.05 ...] [--resume]
-    vnaw pretrain evaluate --encoder FILE --data ferplus:PATH [--split test]
+    vnaw pretrain evaluate --encoder FILE --data ferplus:PATH [--split test] [--no-flip]
     vnaw pretrain export --checkpoint RUN/checkpoints/best.ckpt --out FILE
 
 Setup (config, data, trainer) is kept apart from the per-step work, which is in the thin
@@ -403,11 +405,11 @@ class PretrainModule(L.LightningModule):
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], split: str) -> None:
         images, targets = batch
-        logits = self(to_model_input(images, self.meta))
-        self.log(
-            f"{split}/loss", F.cross_entropy(logits.float(), targets), on_epoch=True, sync_dist=True
-        )
-        self.confusion[split].update(logits.argmax(1), targets)
+        # Scored as deployed (image and mirror averaged), so the best checkpoint is chosen on that.
+        probs = self.model.proba(to_model_input(images, self.meta), flip=True)
+        loss = F.nll_loss(probs.clamp_min(1e-8).log(), targets)
+        self.log(f"{split}/loss", loss, on_epoch=True, sync_dist=True)
+        self.confusion[split].update(probs.argmax(1), targets)
 
     def _eval_epoch_end(self, split: str) -> None:
         cm = self.confusion[split].compute().cpu().numpy()
@@ -523,14 +525,22 @@ def export_encoder(
 
 @torch.no_grad()
 def evaluate_classifier(
-    model: ImageClassifier, images: np.ndarray, labels: np.ndarray, batch_size: int = 512
+    model: ImageClassifier,
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = 512,
+    *,
+    flip: bool = True,
 ) -> dict[str, Any]:
-    """Accuracy, per-class F1 and macro-F1 (SPEC §8 metric) of a classifier on preloaded images."""
+    """Accuracy, per-class F1 and macro-F1 (SPEC §8 metric) of a classifier on preloaded images.
+
+    ``flip`` scores the average of each image and its mirror, as ``predict_proba`` does.
+    """
     model.eval()
     preds = []
     for start in range(0, len(images), batch_size):
         x = to_model_input(torch.from_numpy(images[start : start + batch_size]), model.meta)
-        preds.append(model(x).argmax(1).numpy())
+        preds.append(model.proba(x, flip=flip).argmax(1).numpy())
     pred = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
     return metrics_from_predictions(labels, pred)
 
@@ -797,7 +807,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for spec in args.data:
         imgs = read_spec(spec, args.split)
         pixels = load_images(imgs.paths, model.meta.input_size, model.meta.channels)
-        res = evaluate_classifier(model, pixels, imgs.labels)
+        res = evaluate_classifier(model, pixels, imgs.labels, flip=args.flip)
         print(format_report(res, spec))
         cm = np.array(res["confusion"])
         # Rebuild (true, pred) pairs from the confusion matrix to pool several specs.
@@ -857,6 +867,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--data", nargs="+", required=True, help="data specs, e.g. ferplus:PATH")
     ev.add_argument("--split", default="test", choices=["train", "val", "test"])
     ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument(
+        "--no-flip",
+        dest="flip",
+        action="store_false",
+        help="score each image alone, not averaged with its mirror",
+    )
     ev.set_defaults(func=_cmd_evaluate)
 
     ex = actions.add_parser("export", help="write a checkpoint's classifier as an encoder pair")
