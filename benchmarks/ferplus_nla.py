@@ -23,13 +23,15 @@ gradient outweighs cross-entropy's (``tests/test_naw.py``). Detached, the same r
 Measured (2-core CPU, 1 thread per run, two to three runs sharing the machine; seed 0; test
 accuracy / macro-F1 %): 12 epochs, all 25,045 images — CE clean 79.12 / 52.78 (28 min), NLA clean
 78.67 / 51.02 (48 min), CE 30 % noise 69.40 / 37.91 (25 min), NLA 30 % noise 68.44 / 36.51
-(48 min). 28 epochs, 30 % noise: CE 80.30 / 53.05 (67 min), NLA 79.66 / 51.53 (113 min).
+(48 min). 28 epochs, 30 % noise: CE 80.30 / 53.05 (67 min), NLA 79.66 / 51.53 (113 min); seed 1:
+CE 80.30 / 53.24 (48 min), NLA 79.38 / 53.24 (91 min), or 81.03 / 53.91 and 80.11 / 53.96 with the
+mirror average.
 The shipped encoder (NLA, undetached, clean): 84.32 / 62.37 after 28 epochs (107 min), 84.86 / 63.57
 after a second 10-epoch cycle from it (``model.init``, lr 0.02), 85.30 / 64.69 after a third (ships;
 see MODEL_CARD.md). All these figures score each face alone. Runs now score a face by the softmax
 averaged with its mirror's, as ``predict_proba`` does: that gives the shipped encoder 86.01 / 65.15
 and cycle 2 85.24 / 63.91.
-NLA does not beat CE (12 epochs: −0.5 clean, −1.0 noisy; 28 epochs: −0.6 noisy): CE does not
+NLA does not beat CE (12 epochs: −0.5 clean, −1.0 noisy; 28 epochs: −0.6 and −0.9 noisy): CE does not
 memorise the wrong labels (training accuracy on the noisy labels 49 % at 12 epochs, 56.5 % at 28,
 far below the 70 % of labels that are right), so there is nothing for NAW to undo, while NLA's λ = 0.5 halves the
 classification gradient. With ``--limit 5000 --epochs 40``: CE 62.45 / 32.74, NLA 59.83 / 30.50.
