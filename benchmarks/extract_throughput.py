@@ -23,7 +23,7 @@ import torch
 
 from vnaw.data.affwild2 import index_dataset
 from vnaw.data.synth import SynthConfig, generate
-from vnaw.features import EraseSpec, extract, load_encoder, load_frame
+from vnaw.features.extract import EraseSpec, extract, load_encoder, load_frame
 
 
 def bare_forward(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> float:

@@ -48,7 +48,7 @@ import sys
 import time
 from pathlib import Path
 
-from vnaw.pretrain import load_config, run_pretrain
+from vnaw.training.pretrain import load_config, run_pretrain
 
 RUNS = {
     "nla-clean": ("nla", 0.0),

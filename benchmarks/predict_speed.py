@@ -3,7 +3,7 @@
 Generates a 640×360, 30 fps video with one real face (``skimage.data.astronaut()``) swaying across
 the frame, then runs, each in a fresh process:
 
-* ``vnaw predict``'s pipeline (:func:`vnaw.predict.predict_file`, default model) on the 1-minute
+* ``vnaw predict``'s pipeline (:func:`vnaw.inference.predict.predict_file`, default model) on the 1-minute
   video: frames/s end to end and per stage (decode / detect+align / encode / temporal), real-time
   factor (video seconds per wall second);
 * the same on a 5-minute video: peak resident memory must stay flat (streaming);
@@ -91,7 +91,7 @@ def child(video: str, threads: int, model: str | None, retinaface: str | None = 
     import torch
 
     torch.set_num_threads(threads)
-    from vnaw.predict import default_predictor, load_predictor, predict_file
+    from vnaw.inference.predict import default_predictor, load_predictor, predict_file
 
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     p = load_predictor(model) if model else default_predictor()
@@ -125,9 +125,9 @@ def random_run(run_dir: Path) -> str:
     from safetensors.torch import save_file
 
     from vnaw.config import RunConfig, save_config
-    from vnaw.encoder import load_encoder
-    from vnaw.temporal import TemporalConfig, TemporalEncoder
-    from vnaw.train import CONFIG_FILE, MODEL_FILE
+    from vnaw.models.encoder import load_encoder
+    from vnaw.models.temporal import TemporalConfig, TemporalEncoder
+    from vnaw.training.train import CONFIG_FILE, MODEL_FILE
 
     cfg = RunConfig()
     cfg.model = TemporalConfig(feature_dim=load_encoder("default")[1].feature_size)

@@ -28,8 +28,8 @@ from PIL import Image
 
 from vnaw.data.affwild2 import VideoRecord, index_dataset
 from vnaw.data.synth import SynthConfig, generate, load_clean_labels
+from vnaw.evaluation.metrics import macro_f1
 from vnaw.labels import IGNORE_INDEX, NUM_CLASSES
-from vnaw.metrics import macro_f1
 
 
 def frame_pixels(rec: VideoRecord, side: int) -> np.ndarray:
@@ -140,7 +140,7 @@ def main() -> None:
         val = [r for r in records if r.split == "Validation_Set"]
         feats = frame_images if args.model == "cnn" else frame_pixels
         if args.model == "encoder":  # the features pipeline: frozen shipped encoder, SPEC §7.3
-            from vnaw.features import FeatureStore, extract, load_encoder
+            from vnaw.features.extract import FeatureStore, extract, load_encoder
 
             enc, meta = load_encoder("default")
             extract(records, Path(tmp) / "store", enc, meta, progress=False)

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from vnaw.demo import demo_config, prepare_synthetic
-from vnaw.experiments import ablation, run_and_score
-from vnaw.tables import ResultRow, to_markdown
+from vnaw.evaluation.experiments import ablation, run_and_score
+from vnaw.evaluation.tables import ResultRow, to_markdown
 
 
 def main() -> None:

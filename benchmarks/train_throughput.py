@@ -16,7 +16,7 @@ import time
 import torch
 
 from vnaw import TemporalEncoder, VNAWLoss, frame_skip
-from vnaw.temporal import TemporalConfig
+from vnaw.models.temporal import TemporalConfig
 
 
 def make_batch(b: int, t: int, d: int, device: str, gen: torch.Generator):

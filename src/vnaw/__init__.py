@@ -1,18 +1,31 @@
 """vnaw — video facial-expression recognition with V-NAW.
 
-Public API (stable): ``CLASSES``, ``naw_weight``, ``frame_skip``, ``in_frame_erase``, ``macro_f1``,
-``TemporalEncoder``, ``VNAWLoss``, ``ImageClassifier``.
+Public API (stable): ``CLASSES``, ``NUM_CLASSES``, ``naw_weight``, ``frame_skip``,
+``in_frame_erase``, ``macro_f1``, ``TemporalEncoder``, ``VNAWLoss``, ``ImageClassifier``,
+``VideoModel``. Names are imported on first use, so ``import vnaw`` (and ``vnaw --help``) loads
+no deep-learning library until one is needed.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from vnaw.augment import frame_skip, in_frame_erase
-from vnaw.encoder import ImageClassifier
-from vnaw.labels import CLASSES, NUM_CLASSES
-from vnaw.loss import VNAWLoss
-from vnaw.metrics import macro_f1
-from vnaw.naw import naw_weight
-from vnaw.temporal import TemporalEncoder
+# public name -> module that defines it
+_API = {
+    "CLASSES": "vnaw.labels",
+    "NUM_CLASSES": "vnaw.labels",
+    "frame_skip": "vnaw.augment.video",
+    "in_frame_erase": "vnaw.augment.video",
+    "naw_weight": "vnaw.losses.naw",
+    "VNAWLoss": "vnaw.losses.video",
+    "macro_f1": "vnaw.evaluation.metrics",
+    "TemporalEncoder": "vnaw.models.temporal",
+    "ImageClassifier": "vnaw.models.encoder",
+    "VideoModel": "vnaw.models.video",
+}
 
 __all__ = [
     "CLASSES",
@@ -20,9 +33,33 @@ __all__ = [
     "ImageClassifier",
     "TemporalEncoder",
     "VNAWLoss",
+    "VideoModel",
     "__version__",
     "frame_skip",
     "in_frame_erase",
     "macro_f1",
     "naw_weight",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'vnaw' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
+
+
+if TYPE_CHECKING:  # for editors and type checkers
+    from vnaw.augment.video import frame_skip, in_frame_erase
+    from vnaw.evaluation.metrics import macro_f1
+    from vnaw.labels import CLASSES, NUM_CLASSES
+    from vnaw.losses.naw import naw_weight
+    from vnaw.losses.video import VNAWLoss
+    from vnaw.models.encoder import ImageClassifier
+    from vnaw.models.temporal import TemporalEncoder
+    from vnaw.models.video import VideoModel

@@ -13,7 +13,8 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from vnaw.temporal import TemporalConfig
+from vnaw.errors import ConfigError
+from vnaw.models.temporal import TemporalConfig
 
 
 @dataclass
@@ -105,10 +106,6 @@ _CHOICES = {
 }
 
 
-class ConfigError(ValueError):
-    """A configuration file or override that does not fit :class:`RunConfig`."""
-
-
 def merge_structured(
     schema: type, path: str | Path | None = None, overrides: list[str] | None = None
 ):
@@ -164,8 +161,6 @@ def to_yaml(cfg) -> str:
 
 def save_config(cfg, path: str | Path) -> None:
     """Write the resolved configuration atomically (a crash never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(to_yaml(cfg))
-    tmp.replace(path)
+    from vnaw.files import atomic_text
+
+    atomic_text(path, to_yaml(cfg))

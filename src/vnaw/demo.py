@@ -11,11 +11,11 @@ Every step resumes: rerunning the command after an interruption skips what is fi
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from importlib import resources
 from pathlib import Path
+
+from vnaw.files import atomic_json
 
 DEMO_CONFIG = "demo.yaml"
 
@@ -34,9 +34,13 @@ def prepare_synthetic(
     timings: dict | None = None,
 ) -> tuple[Path, Path]:
     """Steps 1–3: synthetic data, NLA-pretrained encoder, feature store; returns (data, store)."""
-    from vnaw import features, pretrain
     from vnaw.data.affwild2 import index_dataset
     from vnaw.data.synth import SynthConfig, generate
+    from vnaw.features.extract import extract
+    from vnaw.features.store import EraseSpec
+    from vnaw.models.encoder import load_encoder
+    from vnaw.training.pretrain import run_pretrain
+    from vnaw.training.pretrain_config import load_config
 
     timings = {} if timings is None else timings
     data, enc_dir, store = out / "data", out / "encoder", out / "features"
@@ -49,7 +53,7 @@ def prepare_synthetic(
     t = _step(2, f"NLA pretraining of a small image encoder on the training frames -> {enc_dir}")
     encoder_file = enc_dir / "encoder"
     if not encoder_file.with_suffix(".safetensors").is_file():
-        cfg = pretrain.load_config(
+        cfg = load_config(
             None,
             [
                 f"data.train=[affwild2:{data}]",
@@ -76,17 +80,15 @@ def prepare_synthetic(
                 "aug.erase_prob=0",
             ],
         )
-        pretrain.run_pretrain(cfg)
+        run_pretrain(cfg)
     timings["pretrain"] = time.time() - t
 
     t = _step(3, f"per-frame features (+{erased_views} erased views) -> {store}")
-    trunk, meta = features.load_encoder(str(encoder_file))
-    features.extract(
+    extract(
         index_dataset(data),
         store,
-        trunk,
-        meta,
-        erase=features.EraseSpec(views=erased_views, seed=seed),
+        load_encoder(encoder_file),
+        erase=EraseSpec(views=erased_views, seed=seed),
         batch_size=128,
         progress=progress,
     )
@@ -104,10 +106,11 @@ def demo_config(data: Path, store: Path, run_dir: Path, overrides: list[str] | N
 
 
 def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: bool = True) -> dict:
-    from vnaw import features
     from vnaw.data.affwild2 import clean_records
-    from vnaw.evaluate import evaluate, load_run, split_videos
-    from vnaw.train import train
+    from vnaw.evaluation.evaluate import evaluate, split_videos
+    from vnaw.features.store import FeatureStore
+    from vnaw.models.artifact import load_video_model
+    from vnaw.training.train import train
 
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -129,9 +132,9 @@ def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: b
     t = _step(5, "whole-video evaluation on Validation_Set")
     eval_dir = run_dir / "eval-official"
     metrics = evaluate(
-        load_run(run_dir),
+        load_video_model(run_dir, with_encoder=False)[0],
         split_videos(data, "official"),
-        features.FeatureStore(store),
+        FeatureStore(store),
         eval_dir,
         clean=clean_records(data),
         progress=progress,
@@ -147,24 +150,5 @@ def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: b
     )
     print("time per step (s): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
     summary = {"metrics": metrics, "seconds": timings, "out": str(out)}
-    (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_json(out / "demo.json", summary)
     return summary
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    run_demo(Path(args.out), seed=args.seed, epochs=args.epochs, progress=not args.quiet)
-    return 0
-
-
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="the whole pipeline on built-in synthetic data (CPU, a few minutes)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--out", default="vnaw-demo", help="working folder (default: ./vnaw-demo)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, help="V-NAW epochs (default: the demo config's)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=_cmd_demo)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vnaw.errors import DataError
 from vnaw.labels import AFFWILD2_HEADER, IGNORE_INDEX, NUM_CLASSES
 
 SPLITS: tuple[str, ...] = ("Train_Set", "Validation_Set")
@@ -33,16 +34,6 @@ CROPS_DIR = "cropped_aligned"
 VIDEO_SUFFIXES = (".mp4", ".avi")
 _SUBJECT_SUFFIX = re.compile(r"_(left|right)$")
 _CROP_NAME = re.compile(r"^(\d{5})\.jpg$")
-
-
-class DataError(ValueError):
-    """A malformed data set file; the message starts with ``path:line:`` (or ``path:``)."""
-
-    def __init__(self, path: str | os.PathLike[str], message: str, line: int | None = None):
-        self.path = Path(path)
-        self.line = line
-        where = f"{self.path}:{line}" if line is not None else f"{self.path}"
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vnaw.errors import DataError
 from vnaw.labels import (
     AFFECTNET_TO_INDEX,
     CLASSES,
@@ -36,19 +37,6 @@ from vnaw.labels import (
     from_affectnet,
     from_rafdb,
 )
-
-try:  # one error type for every data reader of the package
-    from vnaw.data.affwild2 import DataError
-except ImportError:  # pragma: no cover - the Aff-Wild2 module is optional here
-
-    class DataError(ValueError):  # type: ignore[no-redef]
-        """A malformed data set file; the message starts with ``path:line:`` (or ``path:``)."""
-
-        def __init__(self, path: str | Path, message: str, line: int | None = None):
-            self.path, self.line = Path(path), line
-            where = f"{self.path}:{line}" if line is not None else f"{self.path}"
-            super().__init__(f"{where}: {message}")
-
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")

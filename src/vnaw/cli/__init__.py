@@ -1,0 +1,86 @@
+"""The ``vnaw`` command line: one parser, one module per command, one error boundary.
+
+Each module of this package registers its command with ``add_parser(subparsers)`` and sets
+``func(args) -> int`` (the exit status). Building the parser imports argparse and nothing else:
+a command imports the library (torch, Lightning, MediaPipe, …) only when it runs, so ``vnaw
+--help`` and every ``vnaw CMD --help`` answer at once.
+
+Errors: the library raises :class:`~vnaw.errors.VnawError` (bad data, configuration, model file,
+video) and ``OSError`` (missing file, full disk); :func:`main` prints either as one line naming
+the file and exits with status 2. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from vnaw import __version__
+from vnaw.errors import VnawError
+
+# In pipeline order. Module names under vnaw.cli; each registers one or more commands.
+COMMAND_MODULES = (
+    "data",
+    "faces",
+    "pretrain",
+    "extract",
+    "train",
+    "evaluate",
+    "experiments",
+    "predict",
+    "export",
+    "demo",
+    "info",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vnaw",
+        description="Video facial-expression recognition with V-NAW (8 Aff-Wild2 classes).",
+    )
+    parser.add_argument("--version", action="version", version=f"vnaw {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"vnaw.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, not only before the command
+    parser = build_parser()
+    args = parser.parse_args([a for a in argv if a != "--debug"])
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (VnawError, OSError) as err:
+        if debug:
+            raise
+        print(f"vnaw {args.command}: error: {describe(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vnaw {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def describe(err: BaseException) -> str:
+    """One line for a user error; an ``OSError`` names its file and, for a full disk, says so."""
+    import errno
+
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if err.filename else ""
+        what = err.strerror or str(err)
+        if err.errno == errno.ENOSPC:
+            what += " (free some space and run the command again: finished work is kept)"
+        return f"{where}{what}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main())

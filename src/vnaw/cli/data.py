@@ -1,0 +1,58 @@
+"""``vnaw data stats`` (SPEC §3.1) and ``vnaw data synth`` (the synthetic generator, SPEC §9)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from vnaw.data.affwild2 import index_dataset
+    from vnaw.data.stats import stats_table
+
+    print(stats_table(index_dataset(args.root, skip_bad=args.skip_bad)))
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from vnaw.data.synth import SynthConfig, generate
+
+    given = {k: getattr(args, k) for k in ("seed", "videos", "frames", "size", "noise")}
+    cfg = SynthConfig(
+        **{k: v for k, v in given.items() if v is not None}, with_videos=args.with_videos
+    )
+    t0 = time.perf_counter()
+    summary = generate(Path(args.out), cfg, progress=not args.quiet)
+    dt = time.perf_counter() - t0
+    print(
+        f"wrote {summary['tracks']} annotated tracks, {summary['frames']} frames "
+        f"({summary['crops']} crops) to {args.out} in {dt:.1f} s"
+    )
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``vnaw data stats`` and ``vnaw data synth``."""
+    data = subparsers.add_parser("data", help="inspect or generate Aff-Wild2-layout data")
+    sub = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+
+    st = sub.add_parser("stats", help="videos, frames, valid frames and classes per split")
+    st.add_argument(
+        "root", help="Aff-Wild2 EXPR root (Train_Set/, Validation_Set/, cropped_aligned/)"
+    )
+    st.add_argument("--skip-bad", action="store_true", help="warn about and skip bad videos")
+    st.set_defaults(func=_cmd_stats)
+
+    sy = sub.add_parser("synth", help="write a synthetic data set in the exact Aff-Wild2 layout")
+    sy.add_argument("out", help="output folder (created)")
+    sy.add_argument("--seed", type=int, help="default 0")
+    sy.add_argument("--videos", type=int, help="annotated face tracks (default 24)")
+    sy.add_argument("--frames", type=int, help="mean frames per video (default 300)")
+    sy.add_argument("--size", type=int, help="crop side in pixels (default 64)")
+    sy.add_argument(
+        "--noise", type=float, help="fraction of episodes given a wrong label (default 0.2)"
+    )
+    sy.add_argument("--with-videos", action="store_true", help="also write raw .mp4 videos")
+    sy.add_argument("--quiet", action="store_true", help="no progress bar")
+    sy.set_defaults(func=_cmd_synth)

@@ -1,0 +1,47 @@
+"""``vnaw evaluate RUN --data ROOT``: score a trained run on a split (:mod:`vnaw.evaluation.evaluate`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from vnaw.data.affwild2 import clean_records
+    from vnaw.errors import ConfigError
+    from vnaw.evaluation.evaluate import evaluate, split_videos
+    from vnaw.features.store import FeatureStore, check_store
+    from vnaw.models.artifact import load_video_model
+
+    model, cfg = load_video_model(args.run, with_encoder=False)
+    records = split_videos(args.data, args.split, args.folds or cfg.data.folds_file)
+    store_path = args.features or cfg.data.features
+    if store_path is None:
+        raise ConfigError("no feature store: pass --features STORE (written by `vnaw extract`)")
+    out = Path(args.out) if args.out else model.run_dir / f"eval-{args.split}"
+    store = FeatureStore(store_path)
+    check_store(store, records)
+    metrics = evaluate(
+        model, records, store, out, stride=args.stride, clean=clean_records(args.data)
+    )
+    print((out / "metrics.md").read_text())
+    for name, m in metrics.items():
+        print(f"macro-F1 vs {name}: {m['macro_f1']:.2f} % over {m['frames']} frames")
+    print(f"predictions, metrics and plots in {out}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="whole-video evaluation of a trained run (per-class F1, macro-F1, plots)",
+        description="Predict every frame of a split with overlapping windows and score it (SPEC §8).",
+    )
+    p.add_argument("run", help="run directory or a checkpoint inside it")
+    p.add_argument("--data", required=True, help="Aff-Wild2-layout dataset root")
+    p.add_argument("--split", default="official", help="official, Train_Set, or a fold name")
+    p.add_argument("--folds", help="folds JSON (for fold splits)")
+    p.add_argument("--features", help="feature store (default: the run's data.features)")
+    p.add_argument("--stride", type=int, help="window stride (default: the run's, or P/2)")
+    p.add_argument("--out", help="output folder (default: RUN/eval-SPLIT)")
+    p.set_defaults(func=_cmd_evaluate)

@@ -1,0 +1,28 @@
+"""``vnaw export --model RUN --out FILE``: a run's video model as ONNX (:mod:`vnaw.inference.export`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vnaw.inference.export import export_onnx, max_abs_diff
+    from vnaw.models.artifact import load_video_model
+
+    model, _ = load_video_model(args.model)
+    out = export_onnx(model, args.out)
+    diff = max_abs_diff(model, out)
+    print(f"export: wrote {out}; ONNX Runtime vs PyTorch max abs diff {diff:.2e}")
+    return 0 if diff <= 1e-4 else 1
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a run's encoder + temporal model to ONNX (dynamic batch and length)",
+        description="Export a run's encoder + temporal model as one ONNX graph: frames (B,T,C,S,S) "
+        "and present (B,T) in, per-frame probabilities (B,T,8) out; checked with ONNX Runtime.",
+    )
+    p.add_argument("--model", required=True, metavar="RUN_OR_CHECKPOINT", help="trained run")
+    p.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
+    p.set_defaults(func=_cmd_export)

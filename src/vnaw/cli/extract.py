@@ -1,0 +1,103 @@
+"""``vnaw extract --data ROOT --out STORE``: cache per-frame encoder features (:mod:`vnaw.features`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    import torch
+
+    from vnaw.data.affwild2 import index_dataset
+    from vnaw.features.extract import extract
+    from vnaw.features.store import EraseSpec, shard
+    from vnaw.models.encoder import load_encoder
+
+    rank = args.rank if args.rank is not None else _env_int("RANK", 0)
+    world = args.world_size if args.world_size is not None else _env_int("WORLD_SIZE", 1)
+    device = args.device
+    if device == "auto":
+        local = _env_int("LOCAL_RANK", 0)
+        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+    records = index_dataset(args.data, skip_bad=args.skip_bad)
+    encoder = load_encoder(
+        args.encoder,
+        args.weights,
+        random_init=args.random_init,
+        input_size=args.input_size,
+        channels=args.channels,
+        seed=args.seed,
+    )
+    erase = EraseSpec(args.erased_views, args.erase_ratio, args.erase_mode, args.seed)
+    done = extract(
+        records,
+        args.out,
+        encoder,
+        erase=erase,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        device=device,
+        rank=rank,
+        world_size=world,
+        progress=not args.quiet,
+    )
+    mine = len(shard(records, rank, world))
+    print(
+        f"rank {rank}/{world}: extracted {len(done)} videos, {mine - len(done)} already done; "
+        f"encoder {encoder.name} ({encoder.meta.feature_size}-d, weights {encoder.weights_hash}) "
+        f"-> {args.out}"
+    )
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``vnaw extract``."""
+    p = subparsers.add_parser(
+        "extract", help="cache per-frame encoder features of an Aff-Wild2-layout data set"
+    )
+    p.add_argument("--data", required=True, help="Aff-Wild2 EXPR root")
+    p.add_argument("--out", required=True, help="feature store folder (created; reruns resume)")
+    p.add_argument(
+        "--encoder",
+        default="default",
+        help="'default' (shipped encoder), an encoder file (.safetensors/.json pair), or a timm name",
+    )
+    p.add_argument(
+        "--weights", help="weights for a timm name (.safetensors, or a torch state dict)"
+    )
+    p.add_argument(
+        "--random-init", action="store_true", help="allow a timm encoder without weights"
+    )
+    p.add_argument(
+        "--input-size", type=int, help="input side for a timm name (default: its config)"
+    )
+    p.add_argument(
+        "--channels", type=int, default=3, choices=(1, 3), help="input channels for a timm name"
+    )
+    p.add_argument(
+        "--erased-views", type=int, default=0, help="K erased versions per video (SPEC §7.1)"
+    )
+    p.add_argument("--erase-ratio", type=float, default=0.2)
+    p.add_argument("--erase-mode", choices=("pixels", "rectangle"), default="pixels")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seeds the erase masks (and a random-init encoder)"
+    )
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument(
+        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="DataLoader workers"
+    )
+    p.add_argument(
+        "--device", default="auto", help="'auto' (cuda:LOCAL_RANK if available), 'cpu', 'cuda:0', …"
+    )
+    p.add_argument("--rank", type=int, help="this process's share (default: env RANK or 0)")
+    p.add_argument(
+        "--world-size", type=int, help="number of processes (default: env WORLD_SIZE or 1)"
+    )
+    p.add_argument("--skip-bad", action="store_true", help="warn about and skip bad videos")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_extract)

@@ -1,0 +1,142 @@
+"""``vnaw pretrain``: NLA pretraining of the image encoder (:mod:`vnaw.training.pretrain`), with its
+``evaluate`` and ``export`` actions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    overrides = list(args.set or [])
+    if args.data:
+        overrides.append(f"data.train=[{','.join(repr(s) for s in args.data)}]")
+    for key, value in (
+        ("data.val", args.val),
+        ("data.test", args.test),
+    ):
+        if value:
+            overrides.append(f"{key}=[{','.join(repr(s) for s in value)}]")
+    for key, value in (
+        ("optim.epochs", args.epochs),
+        ("loss.kind", args.loss),
+        ("data.label_noise", args.label_noise),
+        ("data.noise_seed", args.noise_seed),
+        ("trainer.out_dir", args.out),
+        ("trainer.devices", args.devices),
+        ("trainer.num_nodes", args.num_nodes),
+        ("trainer.threads", args.threads),
+    ):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    if args.balanced:
+        overrides.append("data.balanced=true")
+    from vnaw.models.encoder import encoder_paths
+    from vnaw.training.pretrain import run_pretrain
+    from vnaw.training.pretrain_config import load_config
+
+    cfg = load_config(args.config, overrides)
+    resume = args.resume
+    if resume == "last":
+        resume = str(Path(cfg.trainer.out_dir) / "checkpoints" / "last.ckpt")
+    results = run_pretrain(cfg, resume=resume)
+    print(f"encoder: {encoder_paths(Path(cfg.trainer.out_dir) / 'encoder')[0]}")
+    return 0 if results else 1
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from vnaw.data.static import load_images, read_spec
+    from vnaw.evaluation.classifier import (
+        evaluate_classifier,
+        format_report,
+        metrics_from_predictions,
+    )
+    from vnaw.models.encoder import ImageClassifier
+
+    model = ImageClassifier.load(args.encoder)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    all_labels, all_preds = [], []
+    for spec in args.data:
+        imgs = read_spec(spec, args.split)
+        pixels = load_images(imgs.paths, model.meta.input_size, model.meta.channels)
+        res = evaluate_classifier(model, pixels, imgs.labels, flip=args.flip)
+        print(format_report(res, spec))
+        cm = np.array(res["confusion"])
+        # Rebuild (true, pred) pairs from the confusion matrix to pool several specs.
+        t, p = np.nonzero(cm)
+        all_labels.append(np.repeat(t, cm[t, p]))
+        all_preds.append(np.repeat(p, cm[t, p]))
+    if len(args.data) > 1:
+        combined = metrics_from_predictions(np.concatenate(all_labels), np.concatenate(all_preds))
+        print(format_report(combined, "all"))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from vnaw.training.pretrain import export_encoder
+
+    w, m = export_encoder(args.checkpoint, args.out, half=args.half)
+    print(f"wrote {w} and {m}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``vnaw pretrain`` (train) with its ``evaluate`` and ``export`` actions."""
+    p = subparsers.add_parser(
+        "pretrain",
+        help="NLA pretraining of the image encoder on static FER sets (SPEC §5)",
+        description="Train the image encoder (timm trunk + 8-class head) with the NLA loss or CE. "
+        "Data specs: ferplus:PATH, rafdb:PATH, affectnet:PATH, folder:PATH, affwild2:PATH, "
+        "optionally reader@split:PATH.",
+    )
+    p.add_argument("--config", help="YAML file overriding the defaults")
+    p.add_argument("--data", nargs="+", help="training data specs (any mix)")
+    p.add_argument("--val", nargs="+", help="validation specs (default: derived from --data)")
+    p.add_argument("--test", nargs="+", help="test specs (default: derived from --data)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--loss", choices=["nla", "ce"])
+    p.add_argument("--label-noise", type=float, help="fraction of symmetric label noise to inject")
+    p.add_argument("--noise-seed", type=int)
+    p.add_argument("--balanced", action="store_true", help="class-balanced sampling")
+    p.add_argument("--out", help="run directory (trainer.out_dir)")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="last",
+        help="resume from a checkpoint (default: the run's last.ckpt)",
+    )
+    p.add_argument("--devices", help="Lightning devices: auto, N, or a list 0,1")
+    p.add_argument("--num-nodes", type=int, help="nodes for DDP")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument(
+        "--set", nargs="+", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=0.05"
+    )
+    p.set_defaults(func=_cmd_train)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+
+    ev = actions.add_parser("evaluate", help="accuracy and per-class/macro F1 of an encoder")
+    ev.add_argument(
+        "--encoder", default="default", help="encoder file (.safetensors/.json/stem) or 'default'"
+    )
+    ev.add_argument("--data", nargs="+", required=True, help="data specs, e.g. ferplus:PATH")
+    ev.add_argument("--split", default="test", choices=["train", "val", "test"])
+    ev.add_argument("--threads", type=int, default=0)
+    ev.add_argument(
+        "--no-flip",
+        dest="flip",
+        action="store_false",
+        help="score each image alone, not averaged with its mirror",
+    )
+    ev.set_defaults(func=_cmd_evaluate)
+
+    ex = actions.add_parser("export", help="write a checkpoint's classifier as an encoder pair")
+    ex.add_argument("--checkpoint", required=True)
+    ex.add_argument(
+        "--out", required=True, help="output stem (…/name → name.safetensors + name.json)"
+    )
+    ex.add_argument("--half", action="store_true", help="store fp16 weights")
+    ex.set_defaults(func=_cmd_export)

@@ -1,0 +1,44 @@
+"""``vnaw train [CONFIG] [KEY=VALUE …]``: train V-NAW (:mod:`vnaw.training.train`)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    for flag, key in (
+        ("devices", "trainer.devices"),
+        ("num_nodes", "trainer.num_nodes"),
+        ("strategy", "trainer.strategy"),
+        ("out", "out_dir"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    from vnaw.config import load_config_args
+    from vnaw.training.train import train
+
+    cfg = load_config_args(args.config, overrides)
+    run_dir = train(cfg, resume=args.resume)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the V-NAW temporal model (features or end-to-end mode)",
+        description="Train V-NAW. CONFIG is a YAML file (see configs/); KEY=VALUE pairs override it, "
+        "e.g. loss.level=frame augment.erase=false optim.epochs=10.",
+    )
+    p.add_argument("config", nargs="?", help="YAML configuration file (default: built-in defaults)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="configuration overrides")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from <out>/checkpoints/last.ckpt"
+    )
+    p.add_argument("--devices", help="devices per node: a count, a list like 0,1, or auto")
+    p.add_argument("--num-nodes", dest="num_nodes", type=int, help="number of nodes (DDP)")
+    p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
+    p.add_argument("--out", help="run directory (overrides out_dir)")
+    p.set_defaults(func=_cmd_train)

@@ -1,0 +1,114 @@
+"""The paper's experiments: Table 1 (``vnaw kfold``) and Table 2 (``vnaw ablation``) — SPEC §3.3, §8.
+
+Each experiment is a list of (row, seed) runs, each a normal training run in its own directory
+under ``--out``, evaluated on its split's test videos. Finished runs (their ``eval`` metrics exist)
+are skipped, an unfinished one resumes from its last checkpoint, so an interrupted experiment is
+continued by running the same command again. Rows with several seeds report mean ± std.
+"""
+
+from __future__ import annotations
+
+import json
+from copy import deepcopy
+from pathlib import Path
+
+import numpy as np
+
+from vnaw.config import RunConfig
+from vnaw.data.affwild2 import clean_records, index_dataset
+from vnaw.data.splits import kfold_splits, save_splits
+from vnaw.errors import DataError
+from vnaw.evaluation.plots import plot_bars
+from vnaw.evaluation.tables import ResultRow, to_json, to_markdown
+from vnaw.files import atomic_text
+from vnaw.labels import CLASSES
+
+# Table 2's four rows: (name, augmentation on, NAW on).
+ABLATION_ROWS = (
+    ("none", False, False),
+    ("Aug", True, False),
+    ("NAW", False, True),
+    ("both", True, True),
+)
+
+
+def run_and_score(cfg: RunConfig, score: str = "labels", progress: bool = True) -> np.ndarray:
+    """Train (or resume / reuse) one run and return its per-class F1 on its split's test videos.
+
+    ``score="clean labels"`` scores against the ``clean/`` annotations of synthetic data.
+    """
+    from vnaw.evaluation.evaluate import evaluate, split_videos
+    from vnaw.features.store import FeatureStore
+    from vnaw.models.artifact import load_video_model
+    from vnaw.training.train import train
+
+    run_dir = Path(cfg.out_dir)
+    metrics_file = run_dir / "eval" / "metrics.json"
+    if not metrics_file.is_file():
+        train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").is_file())
+        records = split_videos(cfg.data.root, cfg.data.split, cfg.data.folds_file)
+        evaluate(
+            load_video_model(run_dir, with_encoder=False)[0],
+            records,
+            FeatureStore(cfg.data.features),
+            run_dir / "eval",
+            clean=clean_records(cfg.data.root),
+            progress=progress,
+        )
+    metrics = json.loads(metrics_file.read_text())
+    if score not in metrics:
+        raise DataError(metrics_file, f"no scores against {score!r}; it has {list(metrics)}")
+    f1 = metrics[score]["per_class_f1"]
+    return np.array([f1[c] for c in CLASSES]) / 100
+
+
+def _write_table(rows: list[ResultRow], out: Path, stem: str, first_column: str) -> str:
+    md = to_markdown(rows, first_column)
+    atomic_text(out / f"{stem}.md", md)
+    atomic_text(out / f"{stem}.json", to_json(rows))
+    plot_bars({r.name: list(100 * r.stats()[0]) for r in rows}, out / f"{stem}.png", title=stem)
+    return md
+
+
+def kfold(
+    base: RunConfig,
+    out: Path,
+    folds: int,
+    seeds: list[int],
+    fold_seed: int = 0,
+    score: str = "labels",
+) -> str:
+    """Table 1: the official split and ``folds`` seeded 7:3 video splits, one training each."""
+    out.mkdir(parents=True, exist_ok=True)
+    folds_file = out / "folds.json"
+    if not folds_file.is_file():
+        names = [r.name for r in index_dataset(base.data.root)]
+        save_splits(folds_file, kfold_splits(names, folds, 0.7, fold_seed), seed=fold_seed)
+    rows = []
+    for split in ["official"] + [f"fold{k}" for k in range(1, folds + 1)]:
+        runs = []
+        for seed in seeds:
+            cfg = deepcopy(base)
+            cfg.data.split, cfg.data.folds_file = split, str(folds_file)
+            cfg.trainer.seed, cfg.out_dir = seed, str(out / split / f"seed{seed}")
+            runs.append(run_and_score(cfg, score))
+        rows.append(
+            ResultRow("Official" if split == "official" else split.replace("fold", "fold-"), runs)
+        )
+    return _write_table(rows, out, "table1", "Val Set")
+
+
+def ablation(base: RunConfig, out: Path, seeds: list[int], score: str = "labels") -> str:
+    """Table 2: none / Aug / NAW / both on one split."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name, aug, naw in ABLATION_ROWS:
+        runs = []
+        for seed in seeds:
+            cfg = deepcopy(base)
+            cfg.augment.frame_skip = cfg.augment.erase = aug
+            cfg.loss.naw = naw
+            cfg.trainer.seed, cfg.out_dir = seed, str(out / name / f"seed{seed}")
+            runs.append(run_and_score(cfg, score))
+        rows.append(ResultRow(name, runs, {"Aug": aug, "NAW": naw}))
+    return _write_table(rows, out, "table2", "Run")

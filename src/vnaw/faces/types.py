@@ -1,0 +1,41 @@
+"""What the face stage passes around: settings, one face, one decoded frame (SPEC §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """Detection and alignment settings (defaults: SPEC §4, 224 px like Aff-Wild2's crops)."""
+
+    crop_size: int = 224
+    # < 1 shrinks the template towards the crop centre (more context around the face); 1 = the
+    # standard ArcFace crop, which keeps brows and mouth, the expressive parts.
+    template_scale: float = 1.0
+    max_faces: int = 2  # faces followed per frame
+    # Whole-frame detection every this many frames (new faces appear within 1/3 s at 30 fps);
+    # in between, faces are followed from their previous box.
+    detect_every: int = 10
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5  # FaceMesh's face score in the followed region
+    min_track_fraction: float = 0.02  # tracks seen in fewer frames are dropped as spurious
+    jpeg_quality: int = 95
+
+
+@dataclass
+class Face:
+    """One face in one frame, pixel coordinates of the full frame."""
+
+    box: np.ndarray  # (4,) x0, y0, x1, y1
+    points: np.ndarray  # (5, 2) template order (TEMPLATE_112)
+    score: float = float("nan")  # detector score on frames where the detector ran, else NaN
+
+
+@dataclass
+class Frame:
+    index: int  # 0-based decode order
+    time: float  # seconds, from the frame's own timestamp
+    rgb: np.ndarray  # (H, W, 3) uint8

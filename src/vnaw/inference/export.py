@@ -1,0 +1,113 @@
+"""A video model (encoder + temporal model) as one ONNX graph (``vnaw export``) — SPEC §6.
+
+The exported graph takes normalised face crops of a clip and their presence flags and gives the
+per-frame probabilities of eq. (8)::
+
+    frames  (B, T, C, S, S) float32   crops normalised as the run's encoder expects (C, S, mean,
+                                      std are stored in the ONNX metadata)
+    present (B, T) bool               False for frames without a face (masked out of attention)
+    probs   (B, T, 8) float32         per-frame class probabilities, SPEC §2 order
+
+``B`` and ``T`` are dynamic (``T ≥ 2``: torch.export specialises size-1 axes). Whole-video inference (windows, averaging, filling) stays outside the
+graph, as in :mod:`vnaw.inference.predict`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vnaw.files import atomic_path
+from vnaw.labels import CLASSES
+from vnaw.models.video import VideoModel
+
+
+class _Probs(nn.Module):
+    """The graph's output: per-frame probabilities only."""
+
+    def __init__(self, model: VideoModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: Tensor, present: Tensor) -> Tensor:
+        return self.model(frames, present).probs  # (B, T, K), Eq. (6)–(8)
+
+
+def _example(model: VideoModel, batch: int, length: int) -> Tensor:
+    m = model.meta
+    assert m is not None
+    return torch.zeros(batch, length, m.channels, m.input_size, m.input_size)
+
+
+def export_onnx(model: VideoModel, out: str | Path, *, opset: int = 17) -> Path:
+    """Write the ONNX graph of a video model (encoder + temporal model); returns ``out``."""
+    net = _Probs(model).eval()
+    frames = _example(model, 2, 5)
+    present = torch.ones(2, 5, dtype=torch.bool)
+    present[0, 1] = False  # trace the masked path
+    out = Path(out)
+    batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=2)
+    with torch.no_grad(), warnings.catch_warnings():
+        # Names of dynamic axes that torch.export merges: harmless, and said at every export.
+        warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
+        # The torch.export-based exporter: the TorchScript one bakes the traced clip length into
+        # the attention's reshapes.
+        program = torch.onnx.export(
+            net,
+            (frames, present),
+            input_names=["frames", "present"],
+            output_names=["probs"],
+            dynamic_shapes={"frames": {0: batch, 1: length}, "present": {0: batch, 1: length}},
+            opset_version=opset,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+        with atomic_path(out) as tmp:
+            program.save(str(tmp))  # inside the filter: saving renames the axes
+            _add_metadata(tmp, model)
+    return out
+
+
+def _add_metadata(path: Path, model: VideoModel) -> None:
+    """Store how to feed the graph (input size, channels, normalisation, classes) in the file."""
+    import onnx
+
+    m = onnx.load(str(path))
+    m = model.meta
+    assert m is not None
+    info = {
+        "input_size": m.input_size,
+        "channels": m.channels,
+        "mean": list(m.mean),
+        "std": list(m.std),
+        "classes": list(CLASSES),
+        "clip_length": model.clip_length,
+    }
+    for k, v in info.items():
+        entry = m.metadata_props.add()
+        entry.key, entry.value = k, json.dumps(v)
+    onnx.save(m, str(path))
+
+
+def max_abs_diff(
+    model: VideoModel, onnx_path: str | Path, *, batch: int = 3, length: int = 9, seed: int = 0
+) -> float:
+    """Max absolute difference between ONNX Runtime and PyTorch on random input (fp32)."""
+    import onnxruntime as ort
+
+    net = _Probs(model).eval()
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.randn(_example(model, batch, length).shape, generator=g)
+    present = torch.rand(batch, length, generator=g) > 0.2
+    present[:, 0] = True
+    with torch.no_grad():
+        ref = net(frames, present).numpy()
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(["probs"], {"frames": frames.numpy(), "present": present.numpy()})[0]
+    return float(np.abs(got - ref).max())

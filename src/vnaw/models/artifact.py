@@ -1,0 +1,174 @@
+"""A trained video model on disk: what a run directory holds to predict, and how it is read.
+
+``vnaw train`` writes, and ``vnaw evaluate`` / ``predict`` / ``export`` / ``submit`` read::
+
+    RUN/config.yaml          the run's resolved configuration (vnaw.config.RunConfig)
+    RUN/model.safetensors    the temporal model of the best epoch
+    RUN/encoder.json         the image encoder it was trained with: its identity (name, weights
+                             file, SHA-256 prefix, input size, channels, normalisation) and
+                             whether it was trained in this run
+    RUN/encoder.safetensors  the encoder's weights, only when the run trained them (end-to-end
+                             mode with encoder.finetune) — a run is then self-contained
+
+An encoder that the run did not train is named, not copied: it is loaded from its own file and
+refused if that file's hash changed. Every file is written atomically; every read error is a
+:class:`~vnaw.errors.ModelFileError` naming the file. Nothing here imports Lightning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vnaw.config import RunConfig, load_config
+from vnaw.errors import ConfigError, ModelFileError
+from vnaw.files import atomic_json, load_into, load_state_dict, load_torch, save_safetensors
+from vnaw.models.encoder import (
+    DEFAULT_NAME,
+    Encoder,
+    EncoderMeta,
+    build_trunk,
+    encoder_from_identity,
+    load_encoder,
+)
+from vnaw.models.temporal import TemporalEncoder
+from vnaw.models.video import SMOOTH_HALF_WIDTH, VideoModel
+
+CONFIG_FILE = "config.yaml"
+MODEL_FILE = "model.safetensors"
+ENCODER_FILE = "encoder.json"
+ENCODER_WEIGHTS = "encoder.safetensors"
+
+
+def save_run_model(
+    run_dir: str | Path,
+    temporal_state: dict[str, Any],
+    encoder_identity: dict[str, Any],
+    *,
+    encoder_meta: EncoderMeta | None = None,
+    encoder_state: dict[str, Any] | None = None,
+    epoch: int | None = None,
+) -> None:
+    """Write the model files of a run; ``encoder_state`` (with its ``encoder_meta``) only when the
+    run trained the encoder."""
+    run_dir = Path(run_dir)
+    trained = encoder_state is not None
+    if trained:
+        assert encoder_meta is not None
+        save_safetensors(run_dir / ENCODER_WEIGHTS, encoder_state)
+    else:
+        (run_dir / ENCODER_WEIGHTS).unlink(missing_ok=True)
+    atomic_json(
+        run_dir / ENCODER_FILE,
+        {
+            "identity": encoder_identity,
+            "trained_in_run": trained,
+            "meta": json.loads(encoder_meta.to_json()) if trained else None,
+        },
+    )
+    meta = {"epoch": str(epoch if epoch is not None else "")}
+    save_safetensors(run_dir / MODEL_FILE, temporal_state, metadata=meta)
+
+
+def run_dir_of(path: str | Path) -> tuple[Path, Path]:
+    """``(run directory, temporal weights)`` of a run directory or a checkpoint inside one."""
+    path = Path(path)
+    if path.is_dir():
+        run_dir, weights = path, path / MODEL_FILE
+    elif path.suffix == ".ckpt":
+        run_dir, weights = path.parent.parent, path
+    else:
+        raise ModelFileError(f"{path}: not a run directory or a .ckpt checkpoint inside one")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise ModelFileError(f"{run_dir / CONFIG_FILE}: missing; is {run_dir} a vnaw run?")
+    if not weights.is_file():
+        raise ModelFileError(f"{weights}: missing (has the run finished an epoch?)")
+    return run_dir, weights
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    try:
+        return load_config(run_dir / CONFIG_FILE)
+    except ConfigError as err:
+        raise ModelFileError(f"{run_dir / CONFIG_FILE}: not a run configuration ({err})") from None
+
+
+def _temporal_state(weights: Path) -> dict[str, Any]:
+    if weights.suffix != ".ckpt":
+        return load_state_dict(weights)
+    ckpt = load_torch(weights)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise ModelFileError(f"{weights}: not a vnaw training checkpoint (no state_dict)")
+    prefix = "model.temporal."
+    return {
+        k.removeprefix(prefix): v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)
+    }
+
+
+def run_encoder(run_dir: Path, cfg: RunConfig) -> tuple[Encoder, str]:
+    """The image encoder of a run and how to name it to a user ("trained in this run" or its file)."""
+    info_file = run_dir / ENCODER_FILE
+    if info_file.is_file():
+        try:
+            info = json.loads(info_file.read_text())
+            ident = info["identity"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ModelFileError(f"{info_file}: not a vnaw encoder record ({err})") from None
+    else:  # a run written before encoder.json existed: the store or the config names it
+        ident, info = _legacy_identity(cfg), {"trained_in_run": False}
+    if not info.get("trained_in_run"):
+        enc = encoder_from_identity(ident, source=str(run_dir))
+        return enc, f"{enc.name} ({enc.weights or 'random init'})"
+    meta = EncoderMeta.from_dict(info["meta"], source=str(info_file))
+    trunk = build_trunk(meta)
+    load_into(trunk, load_state_dict(run_dir / ENCODER_WEIGHTS), run_dir / ENCODER_WEIGHTS)
+    enc = Encoder(trunk.eval(), meta, ident.get("name", meta.backbone), None, "trained-in-run")
+    return enc, f"{enc.name}, fine-tuned in this run ({run_dir / ENCODER_WEIGHTS})"
+
+
+def _legacy_identity(cfg: RunConfig) -> dict[str, Any]:
+    manifest = Path(cfg.data.features or "") / "manifest.json"
+    if cfg.data.features and manifest.is_file():
+        return json.loads(manifest.read_text())["encoder"]
+    return {"name": cfg.encoder.name or "default", "weights": cfg.encoder.name}
+
+
+def load_video_model(
+    path: str | Path, *, with_encoder: bool = True
+) -> tuple[VideoModel, RunConfig]:
+    """The trained video model of a run (directory or a checkpoint inside it), in eval mode.
+
+    ``with_encoder=False`` skips the image encoder (evaluation on cached features)."""
+    run_dir, weights = run_dir_of(path)
+    cfg = load_run_config(run_dir)
+    temporal = TemporalEncoder(cfg.model)
+    load_into(temporal, _temporal_state(weights), weights)
+    encoder, which = run_encoder(run_dir, cfg) if with_encoder else (None, "cached features")
+    if encoder is not None and encoder.meta.feature_size != cfg.model.feature_dim:
+        raise ModelFileError(
+            f"{run_dir}: the temporal model expects {cfg.model.feature_dim}-d features but the "
+            f"encoder {encoder.name} gives {encoder.meta.feature_size}"
+        )
+    model = VideoModel(
+        temporal,
+        encoder,
+        clip_length=cfg.data.clip_length,
+        stride=cfg.data.eval_stride,
+        description=f"model {run_dir}: encoder {which} + temporal model (P = {cfg.data.clip_length})",
+    )
+    model.run_dir = run_dir
+    return model.eval(), cfg
+
+
+def default_video_model(smooth: int = SMOOTH_HALF_WIDTH) -> VideoModel:
+    """The shipped image encoder alone (no temporal model): smoothed per-frame probabilities."""
+    return VideoModel(
+        None,
+        load_encoder(DEFAULT_NAME),
+        smooth=smooth,
+        description=(
+            "no --model given: per-frame probabilities of the shipped image encoder, smoothed "
+            f"over ±{smooth} frames (no temporal model)"
+        ),
+    ).eval()

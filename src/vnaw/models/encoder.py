@@ -1,0 +1,402 @@
+"""Image encoder: a timm trunk plus a linear 8-class head — paper §3.5, eq. (6); SPEC §5.
+
+The trunk is any ``timm`` backbone created with ``num_classes=0``: its output is the pooled
+pre-logits vector, the frame feature ``E(x)`` of eq. (6). For NLA pretraining (SPEC §5) a linear
+head turns it into logits over the 8 classes of SPEC §2; the video model later drops the head.
+
+An encoder is stored as two files side by side (the form ``vnaw extract`` reads):
+
+* ``<name>.safetensors`` — the state dict (``trunk.*`` and ``head.*``), fp32 or fp16;
+* ``<name>.json`` — :class:`EncoderMeta`: timm name and keyword arguments, input size, channels,
+  normalisation mean/std, class names, feature size.
+
+Public entry points:
+
+* :class:`ImageClassifier` — ``from_default()``, ``from_file(path)``, ``predict_proba(images)``;
+* :func:`load_encoder` — an :class:`Encoder` (trunk, how to feed it, where its weights came from)
+  from ``"default"``, an encoder file, or a timm name with a weights file;
+* :func:`encoder_from_identity` — the same encoder again from the identity a feature store or a run
+  recorded.
+
+Crops become trunk input through :mod:`vnaw.models.preprocess`, the one preprocessing path.
+
+Symbols → names: ``E(·)`` → ``trunk``; ``E(x_p)`` → ``features`` ``(N, D)``, ``D`` →
+``meta.feature_size``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from vnaw.errors import ModelFileError
+from vnaw.files import atomic_text, file_hash, load_into, load_state_dict, save_safetensors
+from vnaw.labels import CLASSES
+from vnaw.models.preprocess import preprocess
+
+DEFAULT_NAME = "default"  # load_encoder("default") → the weights shipped in vnaw/weights/
+_DEFAULT_STEM = "ferplus_resnet18_48"  # file stem of the shipped encoder
+_LOADER_WORDS = ("pretrained", "checkpoint", "path", "file", "url", "hub")
+
+
+@dataclass
+class EncoderMeta:
+    """Everything needed to rebuild a trunk and feed it; saved as the encoder's JSON."""
+
+    backbone: str = "resnet18"  # timm model name
+    # Extra timm keyword arguments. Default: a half-width ResNet-18 (stages 32-64-128-256; the 7×7
+    # stem stays 64 wide — timm applies stem_width to deep stems only), sized for 48 px grey faces
+    # on a CPU budget (≈2.8 M parameters).
+    model_kwargs: dict[str, Any] = field(
+        default_factory=lambda: {"channels": [32, 64, 128, 256], "stem_width": 32}
+    )
+    # False removes the stem max-pool (only for trunks that have one): a 48 px face then keeps a
+    # 24×24 map after the stem instead of 12×12 — small faces need the resolution.
+    stem_pool: bool = False
+    input_size: int = 48  # square side the crops are resized to
+    channels: int = 1  # 1 = grey (RGB crops are converted), 3 = RGB (grey crops replicated)
+    mean: tuple[float, ...] = (0.5,)  # per-channel normalisation after scaling to [0, 1]
+    std: tuple[float, ...] = (0.25,)
+    classes: tuple[str, ...] = CLASSES
+    feature_size: int = 0  # pooled pre-logits size D; filled in when the trunk is built
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> EncoderMeta:
+        """Validate and convert a decoded JSON object; errors name ``source``."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelFileError(
+                f"{source}: unknown encoder field(s) {unknown}; known: {sorted(known)}"
+            )
+        for required in ("backbone", "input_size", "channels", "mean", "std", "classes"):
+            if required not in data:
+                raise ModelFileError(f"{source}: encoder JSON lacks the field {required!r}")
+        kwargs = data.get("model_kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise ModelFileError(f"{source}: model_kwargs must be an object")
+        # timm reads files or downloads through some keyword arguments: an encoder file may
+        # describe an architecture, never make timm open another file.
+        risky = sorted(k for k in kwargs if any(w in k.lower() for w in _LOADER_WORDS))
+        if risky:
+            raise ModelFileError(
+                f"{source}: model_kwargs may not set {risky} (weights come only "
+                "from the encoder's own .safetensors file)"
+            )
+        meta = cls(**data)
+        meta.mean, meta.std, meta.classes = tuple(meta.mean), tuple(meta.std), tuple(meta.classes)
+        if meta.channels not in (1, 3):
+            raise ModelFileError(f"{source}: channels must be 1 or 3, got {meta.channels}")
+        if len(meta.mean) != meta.channels or len(meta.std) != meta.channels:
+            raise ModelFileError(f"{source}: mean/std need {meta.channels} value(s) each")
+        if tuple(meta.classes) != CLASSES:
+            raise ModelFileError(
+                f"{source}: classes {list(meta.classes)} differ from {list(CLASSES)}"
+            )
+        return meta
+
+
+def build_trunk(meta: EncoderMeta) -> nn.Module:
+    """A randomly initialised timm trunk (no classifier) for ``meta``; sets ``meta.feature_size``.
+
+    Never downloads: weights come from our own files (or training).
+    """
+    import timm
+
+    trunk = timm.create_model(
+        meta.backbone,
+        pretrained=False,
+        num_classes=0,  # pooled pre-logits features, SPEC §5
+        in_chans=meta.channels,
+        **meta.model_kwargs,
+    )
+    if not meta.stem_pool:
+        if not isinstance(getattr(trunk, "maxpool", None), nn.MaxPool2d):
+            raise ValueError(
+                f"stem_pool=False needs a trunk with a stem max-pool; {meta.backbone} has none"
+            )
+        trunk.maxpool = nn.Identity()
+    meta.feature_size = int(trunk.num_features)
+    return trunk
+
+
+class ImageClassifier(nn.Module):
+    """Trunk + linear head: an 8-class expression classifier for single face crops (SPEC §5)."""
+
+    def __init__(self, meta: EncoderMeta | None = None) -> None:
+        super().__init__()
+        self.meta = meta if meta is not None else EncoderMeta()
+        self.trunk = build_trunk(self.meta)
+        self.head = nn.Linear(self.meta.feature_size, len(self.meta.classes))
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """``(N, C, H, W)`` normalised images → ``(N, D)`` pooled features, eq. (6)."""
+        return self.trunk(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(N, C, H, W)`` normalised images → ``(N, 8)`` logits."""
+        return self.head(self.forward_features(x))
+
+    def proba(self, x: Tensor, *, flip: bool = True) -> Tensor:
+        """``(N, C, H, W)`` normalised images → ``(N, 8)`` probabilities.
+
+        ``flip`` averages the softmax of each image and its horizontal mirror (test-time
+        augmentation; NLA trains the two to agree, SPEC §5). It costs a second forward pass and
+        adds 0.7 points of FERPlus test accuracy to the shipped encoder (MODEL_CARD.md).
+        """
+        if not flip:
+            return F.softmax(self(x).float(), dim=1)
+        both = F.softmax(self(torch.cat([x, x.flip(-1)])).float(), dim=1)
+        return both.view(2, len(x), -1).mean(0)
+
+    # -- files -------------------------------------------------------------------------------
+
+    def save(self, path: str | Path, *, half: bool = False) -> tuple[Path, Path]:
+        """Write ``<stem>.safetensors`` and ``<stem>.json`` (atomically); ``half`` stores fp16."""
+        weights_path, meta_path = encoder_paths(path)
+        state = dict(self.state_dict())
+        if half:
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        save_safetensors(weights_path, state, metadata={"format": "vnaw-encoder"})
+        atomic_text(meta_path, self.meta.to_json())
+        return weights_path, meta_path
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, map_location: str | torch.device = "cpu"
+    ) -> ImageClassifier:
+        """Load an encoder saved by :meth:`save` (either file of the pair, or their common stem)."""
+        weights_path, meta_path = encoder_paths(path)
+        for p in (weights_path, meta_path):
+            if not p.is_file():
+                raise ModelFileError(f"{p}: encoder file not found")
+        model = cls(read_meta(meta_path))
+        # fp16 files are upcast: CPU inference in half precision is slow and inexact.
+        load_into(model, load_state_dict(weights_path), weights_path)
+        return model.to(map_location).eval()
+
+    @classmethod
+    def from_default(cls) -> ImageClassifier:
+        """The encoder shipped in ``vnaw/weights/`` (see its ``MODEL_CARD.md``)."""
+        return cls.from_file(default_encoder_path())
+
+    @classmethod
+    def load(
+        cls, path_or_name: str | Path, map_location: str | torch.device = "cpu"
+    ) -> ImageClassifier:
+        """``"default"`` (the shipped weights) or the path of an encoder pair."""
+        if str(path_or_name) == DEFAULT_NAME:
+            return cls.from_default()
+        return cls.from_file(path_or_name, map_location=map_location)
+
+    # -- inference ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict_proba(
+        self, images: list[np.ndarray] | np.ndarray, batch_size: int = 256, *, flip: bool = True
+    ) -> np.ndarray:
+        """Class probabilities ``(N, 8)`` for uint8 face crops, columns in SPEC §2 order.
+
+        Args:
+            images: a list of ``H×W`` grey or ``H×W×3`` RGB uint8 arrays, any size (or one array
+                stacking such crops).
+            batch_size: crops per forward pass.
+            flip: average with the mirrored crop (see :meth:`proba`); ``False`` halves the cost.
+        """
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        out = []
+        for start in range(0, len(images), batch_size):
+            x = preprocess(images[start : start + batch_size], self.meta).to(device)
+            out.append(self.proba(x, flip=flip).cpu())
+        self.train(was_training)
+        if not out:
+            return np.zeros((0, len(self.meta.classes)), dtype=np.float32)
+        return torch.cat(out).numpy()
+
+
+# -- files -------------------------------------------------------------------------------------
+
+
+def encoder_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(weights, json)`` paths of an encoder given either file or their common stem."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path = path.with_suffix("")
+    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+
+
+def read_meta(path: str | Path) -> EncoderMeta:
+    """Read and validate an encoder JSON; errors name the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: expected a JSON object")
+    return EncoderMeta.from_dict(data, source=str(path))
+
+
+def default_encoder_path() -> Path:
+    """Path (stem) of the shipped encoder; raises if the package was installed without it."""
+    stem = Path(str(resources.files("vnaw"))) / "weights" / _DEFAULT_STEM
+    if not stem.with_suffix(".safetensors").is_file():
+        raise ModelFileError(f"{stem}.safetensors: the default encoder is missing from the package")
+    return stem
+
+
+# -- encoders for feature extraction and video models ------------------------------------------
+
+
+@dataclass
+class Encoder:
+    """A frame encoder ``E`` of Eq. (6) with how to feed it and where its weights came from.
+
+    ``trunk(x)`` maps normalised ``(N, C, S, S)`` crops (:mod:`vnaw.models.preprocess`) to
+    ``(N, meta.feature_size)`` features. :meth:`identity` is what a feature store or a run records
+    so that :func:`encoder_from_identity` can rebuild the same encoder, checked by its hash.
+    """
+
+    trunk: nn.Module
+    meta: EncoderMeta
+    name: str  # "default:<backbone>", "<backbone>:<file stem>", or a timm name
+    weights: str | None  # weights file, None for a seeded random initialisation
+    weights_hash: str  # first 16 hex digits of its SHA-256, or "random-init-seed<n>"
+    head: nn.Module | None = None  # the classifier head of an encoder file (8 classes)
+
+    def identity(self) -> dict[str, Any]:
+        m = self.meta
+        return {
+            "name": self.name,
+            "weights": self.weights,
+            "weights_hash": self.weights_hash,
+            "input_size": int(m.input_size),
+            "channels": int(m.channels),
+            "mean": [float(v) for v in m.mean],
+            "std": [float(v) for v in m.std],
+            "feature_size": int(m.feature_size),
+        }
+
+
+def _is_encoder_file(name_or_file: str) -> bool:
+    p = Path(name_or_file)
+    return p.suffix in (".json", ".safetensors") or p.with_suffix(".json").is_file()
+
+
+def load_encoder(
+    name_or_file: str | os.PathLike[str] | None = DEFAULT_NAME,
+    weights: str | os.PathLike[str] | None = None,
+    *,
+    random_init: bool = False,
+    input_size: int | None = None,
+    channels: int = 3,
+    seed: int = 0,
+) -> Encoder:
+    """The frame encoder: ``"default"`` (the shipped one), an encoder file (either file of the
+    ``.safetensors`` + ``.json`` pair, or their stem), or a timm model name, which needs ``weights``
+    (safetensors, or a state dict read with ``weights_only``) unless ``random_init`` is asked for
+    explicitly. Trunk in eval mode. Never downloads."""
+    name = DEFAULT_NAME if name_or_file is None else str(name_or_file)
+    if name == DEFAULT_NAME or _is_encoder_file(name):
+        clf = ImageClassifier.load(name)
+        wpath = (
+            default_encoder_path().with_suffix(".safetensors")
+            if name == DEFAULT_NAME
+            else encoder_paths(name)[0]
+        )
+        label = (
+            f"default:{clf.meta.backbone}"
+            if name == DEFAULT_NAME
+            else f"{clf.meta.backbone}:{Path(name).stem}"
+        )
+        return Encoder(
+            clf.trunk.eval(), clf.meta, label, str(wpath), file_hash(wpath), clf.head.eval()
+        )
+    return _timm_encoder(name, weights, random_init, input_size, channels, seed)
+
+
+def _timm_encoder(
+    name: str,
+    weights: str | os.PathLike[str] | None,
+    random_init: bool,
+    input_size: int | None,
+    channels: int,
+    seed: int,
+) -> Encoder:
+    import timm
+
+    from vnaw.errors import ConfigError
+
+    if weights is None and not random_init:
+        raise ConfigError(
+            f"encoder {name!r} has no weights: pass a weights file, or ask for random "
+            "initialisation explicitly (--random-init)"
+        )
+    try:
+        torch.manual_seed(seed)  # a random-init encoder is then the same in every process
+        trunk = timm.create_model(name, pretrained=False, num_classes=0, in_chans=channels)
+    except RuntimeError as err:  # timm: "Unknown model"
+        raise ConfigError(f"encoder {name!r}: {err}") from None
+    if weights is not None:
+        state = load_state_dict(weights)
+        own = trunk.state_dict()
+        load_into(trunk, {k: v for k, v in state.items() if k in own}, weights)  # drops a head
+    cfg = getattr(trunk, "pretrained_cfg", {}) or {}
+    mean = list(cfg.get("mean", (0.485, 0.456, 0.406)))[:channels]
+    std = list(cfg.get("std", (0.229, 0.224, 0.225)))[:channels]
+    if channels == 1 and len(mean) != 1:
+        mean, std = [float(np.mean(mean))], [float(np.mean(std))]
+    meta = EncoderMeta(
+        backbone=name,
+        model_kwargs={},
+        stem_pool=True,
+        input_size=int(input_size or cfg.get("input_size", (3, 224, 224))[-1]),
+        channels=channels,
+        mean=tuple(mean),
+        std=tuple(std),
+        feature_size=int(trunk.num_features),
+    )
+    wpath = None if weights is None else str(weights)
+    digest = file_hash(weights) if weights is not None else f"random-init-seed{seed}"
+    return Encoder(trunk.eval(), meta, name, wpath, digest)
+
+
+def encoder_from_identity(ident: dict[str, Any], source: str = "") -> Encoder:
+    """Rebuild the encoder that a feature store or run recorded (:meth:`Encoder.identity`);
+    refuses weights whose hash changed since."""
+    name, weights = str(ident.get("name", DEFAULT_NAME)), ident.get("weights")
+    digest = str(ident.get("weights_hash", ""))
+    if name.startswith("default:") or name == DEFAULT_NAME:
+        enc = load_encoder(DEFAULT_NAME)
+    elif weights and _is_encoder_file(str(weights)):
+        enc = load_encoder(weights)
+    else:
+        random = weights is None and digest.startswith("random-init-seed")
+        enc = load_encoder(
+            name,
+            weights,
+            random_init=random,
+            input_size=ident.get("input_size"),
+            channels=int(ident.get("channels", 3)),
+            seed=int(digest.removeprefix("random-init-seed")) if random else 0,
+        )
+    if digest and not name.startswith("default:") and enc.weights_hash != digest:
+        raise ModelFileError(
+            f"{weights}: its content changed since {source or 'the run'} used it (hash "
+            f"{enc.weights_hash}, recorded {digest}); name the encoder it was made with"
+        )
+    return enc

@@ -1,0 +1,31 @@
+"""A tiny trained-looking run (random temporal model on the shipped encoder's features)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from vnaw.config import RunConfig, save_config
+from vnaw.models.artifact import CONFIG_FILE, save_run_model
+from vnaw.models.encoder import load_encoder
+from vnaw.models.temporal import TemporalConfig, TemporalEncoder
+
+
+def make_run(run_dir: Path, clip_length: int = 8, stride: int | None = 3) -> Path:
+    """``run_dir`` with the files of a trained run, as :func:`load_video_model` reads them."""
+    encoder = load_encoder("default")
+    cfg = RunConfig()
+    cfg.data.clip_length, cfg.data.eval_stride = clip_length, stride
+    cfg.model = TemporalConfig(
+        feature_dim=encoder.meta.feature_size,
+        d_model=32,
+        num_layers=2,
+        dim_feedforward=32,
+        dropout=0.0,
+    )
+    torch.manual_seed(0)
+    model = TemporalEncoder(cfg.model)
+    save_config(cfg, run_dir / CONFIG_FILE)
+    save_run_model(run_dir, model.state_dict(), encoder.identity())
+    return run_dir

@@ -1,0 +1,141 @@
+"""Image encoder (SPEC §5): shipped weights, file format, preprocessing, evaluation end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+
+from helpers.ferplus_fake import make_ferplus
+from vnaw import ImageClassifier
+from vnaw.data.static import load_images, read_ferplus
+from vnaw.errors import ModelFileError
+from vnaw.models.encoder import EncoderMeta, load_encoder
+from vnaw.models.preprocess import preprocess
+
+TINY = EncoderMeta(model_kwargs={"channels": [8, 16, 32, 64], "stem_width": 8}, input_size=24)
+
+
+def _crops(seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [
+        rng.integers(0, 256, (48, 48), dtype=np.uint8),  # FERPlus-like grey
+        rng.integers(0, 256, (112, 90, 3), dtype=np.uint8),  # RGB, other size and aspect
+        rng.integers(0, 256, (20, 20), dtype=np.uint8),  # smaller than the input
+    ]
+
+
+@pytest.fixture(scope="module")
+def default_model() -> ImageClassifier:
+    torch.set_num_threads(1)
+    return ImageClassifier.from_default()
+
+
+def test_shipped_weights_give_deterministic_probabilities(default_model: ImageClassifier) -> None:
+    probs = default_model.predict_proba(_crops())
+    assert probs.shape == (3, 8) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert (probs >= 0).all()
+    np.testing.assert_array_equal(probs, ImageClassifier.from_default().predict_proba(_crops()))
+    # Batching does not change a row.
+    np.testing.assert_allclose(default_model.predict_proba(_crops()[:1]), probs[:1], atol=1e-5)
+
+
+def test_mirror_average(default_model: ImageClassifier) -> None:
+    """The default scores a crop by the mean of its and its mirror's single-pass softmax."""
+    crops = _crops()
+    mirrors = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+    single = default_model.predict_proba(crops, flip=False)
+    mirrored = default_model.predict_proba(mirrors, flip=False)
+    assert np.abs(single - mirrored).max() > 1e-3  # the mirror does change the prediction
+    both = default_model.predict_proba(crops)
+    np.testing.assert_allclose(both, (single + mirrored) / 2, atol=1e-5)
+    # Hence a crop and its mirror get the same probabilities.
+    np.testing.assert_allclose(default_model.predict_proba(mirrors), both, atol=1e-5)
+
+
+def test_shipped_meta_and_feature_extractor(default_model: ImageClassifier) -> None:
+    meta = default_model.meta
+    assert meta.classes == (
+        "Neutral",
+        "Anger",
+        "Disgust",
+        "Fear",
+        "Happiness",
+        "Sadness",
+        "Surprise",
+        "Other",
+    )
+    enc = load_encoder("default")
+    trunk, meta2 = enc.trunk, enc.meta
+    x = preprocess(_crops(), meta2)
+    assert x.shape == (3, meta2.channels, meta2.input_size, meta2.input_size)
+    with torch.no_grad():
+        assert trunk(x).shape == (3, meta2.feature_size)
+
+
+def test_save_load_roundtrip_fp16(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = ImageClassifier(EncoderMeta(**{**TINY.__dict__}))
+    w, m = model.save(tmp_path / "enc", half=True)
+    assert w.name == "enc.safetensors" and json.loads(m.read_text())["feature_size"] == 64
+    loaded = ImageClassifier.from_file(tmp_path / "enc.json")
+    np.testing.assert_allclose(
+        loaded.predict_proba(_crops()), model.eval().predict_proba(_crops()), atol=2e-2
+    )
+
+
+def test_wrong_shape_weights_and_bad_json_are_clear(tmp_path: Path) -> None:
+    ImageClassifier(EncoderMeta(**{**TINY.__dict__})).save(tmp_path / "enc")
+    meta = json.loads((tmp_path / "enc.json").read_text())
+    meta["model_kwargs"]["channels"] = [8, 16, 32, 32]
+    (tmp_path / "enc.json").write_text(json.dumps(meta))
+    with pytest.raises(
+        ModelFileError, match=r"enc\.safetensors: weights do not fit the model: .*wrong shape"
+    ):
+        ImageClassifier.from_file(tmp_path / "enc")
+    meta["colour"] = 1
+    (tmp_path / "enc.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=r"enc\.json: unknown encoder field"):
+        ImageClassifier.from_file(tmp_path / "enc")
+    with pytest.raises(ModelFileError, match="encoder file not found"):
+        ImageClassifier.from_file(tmp_path / "nothing")
+
+
+def test_preprocess_rejects_bad_crops() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        preprocess([np.zeros((8, 8), dtype=np.float32)], TINY)
+    with pytest.raises(ValueError, match="H×W or H×W×3"):
+        preprocess([np.zeros((8, 8, 4), dtype=np.uint8)], TINY)
+
+
+@pytest.mark.parametrize("flip", [True, False])
+def test_evaluate_on_generated_ferplus_end_to_end(
+    tmp_path: Path, default_model: ImageClassifier, capsys: pytest.CaptureFixture[str], flip: bool
+) -> None:
+    """Reader (majority protocol) → pixels → classifier → metrics, against an independent path."""
+    from vnaw.cli.pretrain import add_parser
+
+    kept = make_ferplus(tmp_path, repeats=2)
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    argv = ["pretrain", "evaluate", "--data", f"ferplus:{tmp_path}"]
+    args = parser.parse_args(argv if flip else [*argv, "--no-flip"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+
+    labels = np.array([y for _, y in kept["FER2013Test"]])
+    test_set = read_ferplus(tmp_path, "test")
+    np.testing.assert_array_equal(test_set.labels, labels)
+    crops = list(load_images(test_set.paths, 48, 1))
+    pred = default_model.predict_proba(crops, flip=flip).argmax(1)
+    acc = accuracy_score(labels, pred)
+    f1 = f1_score(labels, pred, labels=list(range(8)), average="macro", zero_division=0)
+    assert re.search(rf"n=16 +accuracy {100 * acc:.2f} % +macro-F1 {100 * f1:.2f} %", out), out

@@ -1,0 +1,150 @@
+"""``vnaw pretrain`` (SPEC §5) on a generated FERPlus folder: files, resume, errors, helpers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.ferplus_fake import make_ferplus
+from vnaw import ImageClassifier
+from vnaw.augment.image import random_affine
+from vnaw.cli.pretrain import add_parser
+from vnaw.errors import ModelFileError
+from vnaw.files import check_fits
+from vnaw.training.pretrain import (
+    PretrainModule,
+    init_from_encoder,
+    read_checkpoint_state,
+    warmup_cosine,
+)
+from vnaw.training.pretrain_config import PretrainConfig, load_config
+from vnaw.training.pretrain_data import inject_symmetric_noise
+
+TINY = [
+    "model.model_kwargs.channels=[8,16,32,64]",
+    "model.model_kwargs.stem_width=8",
+    "model.input_size=24",
+    "optim.batch_size=8",
+    "trainer.progress=false",
+    "trainer.threads=1",
+]
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["pretrain", *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One epoch of NLA on 24 generated images; returns the run directory."""
+    root = tmp_path_factory.mktemp("pretrain")
+    make_ferplus(root / "ferplus", repeats=3)
+    out = root / "run"
+    argv = ["--data", f"ferplus:{root / 'ferplus'}", "--epochs", "1", "--out", str(out)]
+    assert _run([*argv, "--set", *TINY]) == 0
+    return out
+
+
+def test_tiny_run_writes_checkpoints_encoder_and_reports(tiny_run: Path) -> None:
+    for name in (
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "encoder.safetensors",
+        "encoder.json",
+        "config.yaml",
+        "metrics.csv",
+        "confusion_test.png",
+        "results.json",
+    ):
+        assert (tiny_run / name).is_file(), name
+    results = json.loads((tiny_run / "results.json").read_text())
+    assert results["test"]["n"] == 24 and 0.0 <= results["test"]["accuracy"] <= 1.0
+    model = ImageClassifier.from_file(tiny_run / "encoder")
+    assert model.meta.input_size == 24
+    assert model.predict_proba([np.zeros((48, 48), np.uint8)]).shape == (1, 8)
+    assert "val/acc" in (tiny_run / "metrics.csv").read_text()
+
+
+def test_resume_continues_to_more_epochs(tiny_run: Path) -> None:
+    cfg_args = ["--config", str(tiny_run / "config.yaml"), "--epochs", "2", "--resume"]
+    assert _run(cfg_args) == 0
+    ckpt = torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 6  # 3 steps per epoch (24 images, batch 8), 2 epochs
+
+
+def test_wrong_shape_checkpoint_gives_clear_error(tiny_run: Path) -> None:
+    wide = load_config(None, [o.replace("[8,16,32,64]", "[8,16,32,32]") for o in TINY])
+    last = tiny_run / "checkpoints" / "last.ckpt"
+    with pytest.raises(
+        ModelFileError, match=r"last\.ckpt: weights do not fit the model: .*wrong shape"
+    ):
+        check_fits(PretrainModule(wide), read_checkpoint_state(last)[0], last)
+    argv = [
+        "--config",
+        str(tiny_run / "config.yaml"),
+        "--resume",
+        "--set",
+        "model.model_kwargs.channels=[8,16,32,32]",
+    ]
+    with pytest.raises(ModelFileError, match="do not fit the model"):
+        _run(argv)
+
+
+def test_init_starts_training_from_an_encoder(tiny_run: Path, tmp_path: Path) -> None:
+    encoder = ImageClassifier.from_file(tiny_run / "encoder")
+    data = tiny_run.parent / "ferplus"
+    out = tmp_path / "ft"
+    # lr = 0: the run's weights must stay those of the encoder it starts from.
+    argv = ["--data", f"ferplus:{data}", "--epochs", "1", "--out", str(out), "--set", *TINY]
+    assert _run([*argv, f"model.init={tiny_run / 'encoder'}", "optim.lr=0"]) == 0
+    tuned = ImageClassifier.from_file(out / "encoder")
+    for name, value in encoder.state_dict().items():
+        if name.endswith("weight") and value.ndim > 1:
+            torch.testing.assert_close(tuned.state_dict()[name], value, rtol=0, atol=0)
+    fresh = ImageClassifier(encoder.meta)
+    assert not torch.equal(fresh.head.weight, encoder.head.weight)
+    init_from_encoder(fresh, str(tiny_run / "encoder"))
+    torch.testing.assert_close(fresh.head.weight, encoder.head.weight, rtol=0, atol=0)
+    with pytest.raises(
+        ValueError, match=r"model\.init=default: .*input_size: encoder 48 vs config 24"
+    ):
+        init_from_encoder(fresh, "default")
+
+
+def test_config_layers_and_unknown_keys(tmp_path: Path) -> None:
+    yaml = tmp_path / "c.yaml"
+    yaml.write_text("optim:\n  lr: 0.05\nloss:\n  kind: ce\n")
+    cfg = load_config(yaml, ["optim.lr=0.01"])
+    assert isinstance(cfg, PretrainConfig) and cfg.loss.kind == "ce" and cfg.optim.lr == 0.01
+    with pytest.raises(Exception, match="lr_typo"):
+        load_config(None, ["optim.lr_typo=1"])
+    with pytest.raises(ValueError, match=r"loss\.kind"):
+        load_config(None, ["loss.kind=focal"])
+
+
+def test_symmetric_noise_flips_exact_fraction_to_other_classes() -> None:
+    labels = np.repeat(np.arange(8), 125)
+    noisy, changed = inject_symmetric_noise(labels, 0.3, seed=1)
+    assert changed.sum() == 300 and (noisy[changed] != labels[changed]).all()
+    assert (noisy[~changed] == labels[~changed]).all()
+    again, _ = inject_symmetric_noise(labels, 0.3, seed=1)
+    np.testing.assert_array_equal(noisy, again)
+    assert set(np.unique(noisy[changed])) == set(range(8))
+
+
+def test_schedule_and_augmentation_helpers() -> None:
+    assert warmup_cosine(0, 100, 10) == pytest.approx(0.1)
+    assert warmup_cosine(10, 100, 10) == pytest.approx(1.0)
+    assert warmup_cosine(100, 100, 10) == pytest.approx(0.0)
+    x = torch.randn(4, 1, 24, 24)
+    same = random_affine(x, hflip=False, max_rotate=0.0, scale=(1.0, 1.0), max_shift=0.0)
+    torch.testing.assert_close(same, x, atol=1e-5, rtol=0)
+    assert random_affine(x).shape == x.shape
