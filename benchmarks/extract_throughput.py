@@ -23,7 +23,10 @@ import torch
 
 from vnaw.data.affwild2 import index_dataset
 from vnaw.data.synth import SynthConfig, generate
-from vnaw.features.extract import EraseSpec, extract, load_encoder, load_frame
+from vnaw.features.extract import extract
+from vnaw.features.store import EraseSpec
+from vnaw.models.encoder import load_encoder
+from vnaw.models.preprocess import load_crop, to_input
 
 
 def bare_forward(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> float:
@@ -50,20 +53,18 @@ def main() -> None:
         root = Path(tmp) / "synth"
         generate(root, SynthConfig(seed=0, videos=args.videos, frames=args.frames, size=64))
         records = index_dataset(root)
-        model, meta = load_encoder(
-            args.encoder, random_init=True, input_size=args.input_size, seed=0
-        )
+        encoder = load_encoder(args.encoder, random_init=True, input_size=args.input_size, seed=0)
+        model, meta = encoder.trunk, encoder.meta
         paths = [r.crop_path(int(k)) for r in records for k in np.flatnonzero(r.has_crop)]
-        mean = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
-        std = torch.tensor(meta["std"]).view(1, -1, 1, 1)
-        x = torch.stack([load_frame(p, meta["input_size"], meta["channels"]) for p in paths])
-        x = ((x - mean) / std).repeat_interleave(1 + args.erased_views, 0)
+        # The same preprocessing as extract (vnaw.models.preprocess), done up front here.
+        crops = np.stack([load_crop(p, meta.input_size, meta.channels) for p in paths])
+        x = to_input(crops, meta).repeat_interleave(1 + args.erased_views, 0)
         n = len(paths)
         bare_forward(model, x[: args.batch_size], args.batch_size)  # warm-up
         t_bare1 = bare_forward(model, x, args.batch_size)
         erase = EraseSpec(views=args.erased_views)
         t0 = time.perf_counter()
-        extract(records, Path(tmp) / "store", model, meta, erase=erase,
+        extract(records, Path(tmp) / "store", encoder, erase=erase,
                 batch_size=args.batch_size, num_workers=args.workers, progress=False)  # fmt: skip
         t_extract = time.perf_counter() - t0
         t_bare2 = bare_forward(model, x, args.batch_size)
@@ -73,7 +74,7 @@ def main() -> None:
     unit = 1 if sys.platform == "darwin" else 1024
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit / 2**20
-    print(f"{args.encoder} @ {meta['input_size']} px, {n} frames, erased views {args.erased_views}, "
+    print(f"{args.encoder} @ {meta.input_size} px, {n} frames, erased views {args.erased_views}, "
           f"batch {args.batch_size}, workers {args.workers}, torch threads {torch.get_num_threads()}")  # fmt: skip
     print(f"bare forward : {fps_bare:8.1f} frames/s  (runs {n / t_bare1:.1f}, {n / t_bare2:.1f})")
     print(f"vnaw extract : {fps_extract:8.1f} frames/s")

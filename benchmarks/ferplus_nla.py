@@ -48,7 +48,8 @@ import sys
 import time
 from pathlib import Path
 
-from vnaw.training.pretrain import load_config, run_pretrain
+from vnaw.training.pretrain import run_pretrain
+from vnaw.training.pretrain_config import load_config
 
 RUNS = {
     "nla-clean": ("nla", 0.0),

@@ -55,3 +55,9 @@ def test_ferplus_majority_protocol():
     assert ferplus_majority([2, 1, 1, 1, 1, 1, 1, 1, 1, 0]) == 0  # all 1s vanish: 2 of 2
     dist = ferplus_votes_to_distribution([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
     assert dist == [1, 5, 6, 7, 2, 4, 3, 8]
+
+
+def test_every_class_reachable_from_affectnet():
+    from vnaw.labels import AFFECTNET_TO_INDEX, NUM_CLASSES
+
+    assert set(AFFECTNET_TO_INDEX.values()) == set(range(NUM_CLASSES))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -54,7 +55,6 @@ class LossConfig:
     naw: bool = True  # False: plain cross-entropy at the same level (Table 2)
     normalize: bool = True  # C of Eq. (11)
     detach: bool = False  # the NLA reference does not detach w
-    consistency: float | None = None  # λ of the optional flip-consistency term; None = off
 
 
 @dataclass
@@ -120,11 +120,11 @@ def merge_structured(
             merged = OmegaConf.merge(merged, OmegaConf.load(path))
         if overrides:
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
-    except OmegaConfBaseException as err:
+    except (OmegaConfBaseException, yaml.YAMLError) as err:
         where = f"{path}: " if path is not None else ""
-        raise ConfigError(f"{where}{err}".strip()) from None
+        raise ConfigError(f"{where}{' '.join(str(err).split())}") from None
     except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
+        raise ConfigError(f"{path}: config file not found") from None
     return OmegaConf.to_object(merged)
 
 

@@ -20,6 +20,7 @@ from vnaw.config import RunConfig
 from vnaw.data.affwild2 import VideoRecord, clean_records, index_dataset, records_by_name
 from vnaw.data.clips import Clip, clip_at, eval_windows, random_start
 from vnaw.data.splits import Split, load_splits, official_split
+from vnaw.errors import ConfigError, DataError
 
 # Frame source: (record, clip, view) -> (P, ...) float tensor of features or images for the slots.
 FrameSource = Callable[[VideoRecord, Clip, int], torch.Tensor]
@@ -65,7 +66,7 @@ class TrainClips(Dataset):
     ) -> None:
         self.records = [r for r in records if r.has_crop.any()]
         if not self.records:
-            raise ValueError("no training video has a single face crop")
+            raise DataError("the training videos", "not one has a face crop")
         self.source, self.key, self.clip_length = source, key, clip_length
         self.erased_views, self.seed, self.drop_missing = erased_views, seed, drop_missing
         self.epoch = 0
@@ -142,7 +143,7 @@ class SplitRecords:
 def split_records(cfg: RunConfig) -> SplitRecords:
     """Records of the configured split (SPEC §3.3); training labels from ``clean/`` if asked."""
     if cfg.data.root is None:
-        raise ValueError("data.root is not set: point it at an Aff-Wild2-layout dataset root")
+        raise ConfigError("data.root is not set: point it at an Aff-Wild2-layout dataset root")
     records = index_dataset(cfg.data.root)
     split = _pick_split(cfg, records)
     by_name = records_by_name(records)
@@ -150,11 +151,11 @@ def split_records(cfg: RunConfig) -> SplitRecords:
     if cfg.data.clean_labels:
         clean = clean_records(cfg.data.root)
         if clean is None:
-            raise ValueError(f"data.clean_labels is set but {cfg.data.root} has no clean/ labels")
+            raise DataError(cfg.data.root, "data.clean_labels is set but there is no clean/ folder")
         train_by_name = clean
     missing = [n for n in (*split.train, *split.test) if n not in by_name]
     if missing:
-        raise ValueError(f"split {split.name} names videos not in {cfg.data.root}: {missing[:5]}")
+        raise DataError(cfg.data.root, f"split {split.name} names videos not here: {missing[:5]}")
     return SplitRecords([train_by_name[n] for n in split.train], [by_name[n] for n in split.test])
 
 
@@ -162,10 +163,10 @@ def _pick_split(cfg: RunConfig, records: list[VideoRecord]) -> Split:
     if cfg.data.split == "official":
         return official_split(records)
     if cfg.data.folds_file is None:
-        raise ValueError(f"data.split={cfg.data.split} needs data.folds_file")
+        raise ConfigError(f"data.split={cfg.data.split} needs data.folds_file")
     folds = {s.name: s for s in load_splits(cfg.data.folds_file)}
     if cfg.data.split not in folds:
-        raise ValueError(
+        raise ConfigError(
             f"{cfg.data.folds_file} has no split {cfg.data.split!r}; it has {', '.join(folds)}"
         )
     return folds[cfg.data.split]

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from vnaw.data.affwild2 import VideoRecord, source_video
+from vnaw.errors import ConfigError, DataError
+from vnaw.files import atomic_json
 
 SPLITS_FORMAT = 1
 
@@ -59,14 +61,14 @@ def kfold_splits(
     names, ``seed`` and the fold number (not on the input order).
     """
     if folds < 1:
-        raise ValueError(f"folds must be >= 1, got {folds}")
+        raise ConfigError(f"folds must be >= 1, got {folds}")
     if not 0.0 < train_fraction < 1.0:
-        raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction}")
+        raise ConfigError(f"train_fraction must lie in (0, 1), got {train_fraction}")
     groups = group_by_source(names)
     sources = list(groups)
     g = len(sources)
     if g < 2:
-        raise ValueError(f"need at least 2 source videos to split, got {g}")
+        raise ConfigError(f"need at least 2 source videos to split, got {g}")
     n_train = min(max(round(train_fraction * g), 1), g - 1)
     out = []
     # One child seed per fold: fold f is the same whatever the number of folds requested.
@@ -81,16 +83,16 @@ def kfold_splits(
 
 def save_splits(path: str | os.PathLike[str], splits: Sequence[Split], **meta: object) -> None:
     """Write splits (and e.g. ``seed``, ``train_fraction``) to JSON atomically."""
-    path = Path(path)
     payload = {"format": SPLITS_FORMAT, **meta, "splits": [asdict(s) for s in splits]}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_json(path, payload)
 
 
 def load_splits(path: str | os.PathLike[str]) -> list[Split]:
     """Read splits written by :func:`save_splits`."""
-    payload = json.loads(Path(path).read_text())
-    if payload.get("format") != SPLITS_FORMAT:
-        raise ValueError(f"{path}: unknown splits format {payload.get('format')!r}")
-    return [Split(s["name"], tuple(s["train"]), tuple(s["test"])) for s in payload["splits"]]
+    try:
+        payload = json.loads(Path(path).read_text())
+        if payload.get("format") != SPLITS_FORMAT:
+            raise DataError(path, f"unknown splits format {payload.get('format')!r}")
+        return [Split(s["name"], tuple(s["train"]), tuple(s["test"])) for s in payload["splits"]]
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as err:
+        raise DataError(path, f"not a splits file written by vnaw kfold ({err})") from None

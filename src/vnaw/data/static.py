@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vnaw.errors import DataError
+from vnaw.errors import ConfigError, DataError
 from vnaw.labels import (
-    AFFECTNET_TO_INDEX,
     CLASSES,
     NUM_CLASSES,
     class_index,
@@ -80,7 +79,7 @@ def _make_set(
 def concat(sets: Sequence[ImageSet]) -> ImageSet:
     """One set from many (SPEC §3.2: any subset of the readers combines into one training set)."""
     if not sets:
-        raise ValueError("no image sets to combine")
+        raise ConfigError("no image sets to combine")
     return ImageSet(
         [p for s in sets for p in s.paths],
         np.concatenate([s.labels for s in sets]),
@@ -127,7 +126,7 @@ def read_ferplus(root: str | Path, split: str = "train", *, check_images: bool =
     counts, unknown/NF dropped). ``check_images`` verifies each kept PNG exists.
     """
     if split not in FERPLUS_DIRS:
-        raise ValueError(f"FERPlus split must be one of {list(FERPLUS_DIRS)}, got {split!r}")
+        raise ConfigError(f"FERPlus split must be one of {list(FERPLUS_DIRS)}, got {split!r}")
     folder = Path(root) / FERPLUS_DIRS[split]
     label_csv = _require_file(folder / "label.csv", "FERPlus label.csv")
     paths, labels, votes = [], [], []
@@ -158,7 +157,7 @@ def read_rafdb(root: str | Path, split: str = "train") -> ImageSet:
     ``val`` reads ``test`` as well.
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
     prefix = "train" if split == "train" else "test"
     root = Path(root)
     label_file = _require_file(root / "EmoLabel" / "list_patition_label.txt", "RAF-DB label list")
@@ -208,7 +207,7 @@ def read_affectnet(
         csv_path, image_root = root, root.parent
     else:
         if split not in AFFECTNET_CSV:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
         csv_path, image_root = root / AFFECTNET_CSV[split], root
     _require_file(csv_path, "AffectNet CSV")
     paths, labels = [], []
@@ -240,9 +239,6 @@ def read_affectnet(
             paths.append(path)
             labels.append(label)
     return _make_set(paths, labels, f"affectnet/{csv_path.stem}")
-
-
-assert set(AFFECTNET_TO_INDEX.values()) == set(range(NUM_CLASSES))  # every class reachable
 
 
 # -- folder per class --------------------------------------------------------------------------
@@ -284,7 +280,7 @@ def read_affwild2_images(root: str | Path, split: str = "train", every: int = 10
     from vnaw.data import affwild2
 
     if every < 1:
-        raise ValueError(f"every must be ≥ 1, got {every}")
+        raise ConfigError(f"every must be ≥ 1, got {every}")
     af_split = "Train_Set" if split == "train" else "Validation_Set"
     records = affwild2.index_dataset(Path(root), splits=[af_split])
     paths, labels = [], []
@@ -311,12 +307,12 @@ def parse_spec(spec: str) -> tuple[str, str | None, str]:
     head, sep, root = spec.partition(":")
     reader, _, split = head.partition("@")
     if not sep or not root or reader not in READERS:
-        raise ValueError(
+        raise ConfigError(
             f"data spec {spec!r} must be 'reader:PATH' or 'reader@split:PATH' with reader one of "
             f"{sorted(READERS)}"
         )
     if split and split not in SPLITS:
-        raise ValueError(f"data spec {spec!r}: split must be one of {SPLITS}")
+        raise ConfigError(f"data spec {spec!r}: split must be one of {SPLITS}")
     return reader, split or None, root
 
 

@@ -62,7 +62,6 @@ class VNAWModule(L.LightningModule):
             naw=cfg.loss.naw,
             normalize=cfg.loss.normalize,
             detach=cfg.loss.detach,
-            consistency=cfg.loss.consistency if cfg.loss.consistency is not None else 0.5,
         )
         if self.model.encoder is not None and not cfg.encoder.finetune:
             self.model.encoder.requires_grad_(False)
@@ -113,10 +112,7 @@ class VNAWModule(L.LightningModule):
             features, kept = apply_frame_skip(features, keep, self.cfg.augment.skip_mode)
             present = present & kept
         out = self.model(features, present)
-        flipped = None
-        if self.cfg.loss.consistency is not None and "flipped_features" in batch:
-            flipped = self.model(batch["flipped_features"], present).logits
-        result = self.loss_fn(out.logits, labels, present, flipped_logits=flipped)
+        result = self.loss_fn(out.logits, labels, present)
         self.log("train_loss", result.loss, prog_bar=True, batch_size=labels.shape[0])
         if result.weights.numel():
             self.epoch_weights.append(result.weights.detach().float().cpu())

@@ -43,7 +43,8 @@ from torch import Tensor
 
 from vnaw.augment.image import random_affine, random_erase
 from vnaw.config import save_config
-from vnaw.errors import ConfigError, ModelFileError
+from vnaw.data.static import parse_spec
+from vnaw.errors import ConfigError, DataError, ModelFileError
 from vnaw.evaluation.classifier import as_nchw, evaluate_classifier, format_report
 from vnaw.evaluation.metrics import f1_from_confusion
 from vnaw.evaluation.plots import plot_confusion
@@ -267,12 +268,16 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
     validate_config(cfg)
     if not cfg.data.train:
         raise ConfigError("no training data: give --data reader:PATH (see `vnaw pretrain -h`)")
+    for spec in (*cfg.data.train, *cfg.data.val, *cfg.data.test):
+        root = parse_spec(spec)[2]  # a wrong reader or a missing folder is refused before any work
+        if not Path(root).exists():
+            raise DataError(root, f"not found (data spec {spec!r})")
     if cfg.trainer.threads > 0:
         torch.set_num_threads(cfg.trainer.threads)
     out = Path(cfg.trainer.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
-    L.seed_everything(cfg.trainer.seed, workers=True)
+    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
 
     # The model first: a wrong model.init is refused before any data is loaded.
     module = PretrainModule(cfg)
