@@ -1,4 +1,4 @@
-"""Label space and dataset maps — SPEC §2, §3.2."""
+"""Label space and dataset maps — design §2, §3.2."""
 
 import pytest
 

@@ -4,6 +4,10 @@ Public API (stable): ``CLASSES``, ``NUM_CLASSES``, ``naw_weight``, ``frame_skip`
 ``in_frame_erase``, ``macro_f1``, ``TemporalEncoder``, ``VNAWLoss``, ``ImageClassifier``,
 ``VideoModel``. Names are imported on first use, so ``import vnaw`` (and ``vnaw --help``) loads
 no deep-learning library until one is needed.
+
+The pipeline, the data formats and every choice the paper leaves open are described in
+``docs/design.md`` of the repository; comments and docstrings cite its sections as ``design §n``
+and the paper's equations as ``Eq. (n)`` on the line that computes each.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run configuration: typed defaults here, YAML files over them, command-line ``key=value`` last.
 
-One :class:`RunConfig` fully describes a V-NAW training run (SPEC §6–§7); the resolved copy is
+One :class:`RunConfig` fully describes a V-NAW training run (design §6–§7); the resolved copy is
 written as ``config.yaml`` into every run directory. Unknown keys are errors (OmegaConf structured
 configs), so a typo in a YAML file or an override fails loudly instead of being ignored.
 """
@@ -25,35 +25,36 @@ class DataConfig:
     split: str = "official"  # "official" or "fold<k>" (k = 1, 2, …) of `folds_file`
     folds_file: str | None = None  # JSON written by the k-fold splitter
     clip_length: int = 100  # P, frames per clip (paper: 100)
-    eval_stride: int | None = None  # window stride at evaluation; None → P // 2 (SPEC §8)
+    eval_stride: int | None = None  # window stride at evaluation; None → P // 2 (design §8)
     clips_per_epoch: int | None = (
         None  # training clips per epoch; None → Σ⌈N/P⌉ (≈ all frames once)
     )
     batch_size: int = 64  # global batch: divided among DDP processes
     num_workers: int = 0
-    missing_crops: str = "nearest"  # "nearest" (SPEC §3.1) or "drop"
+    missing_crops: str = "nearest"  # "nearest" (design §3.1) or "drop"
     clean_labels: bool = False  # train on clean/ labels (synthetic data only: the ceiling run)
 
 
 @dataclass
 class AugmentConfig:
-    frame_skip: bool = True  # Eq. (3)
+    frame_skip: bool = True  # frame skipping, eq. 3
     skip_low: float = 0.2  # λ ~ U(low, high)
     skip_high: float = 0.4
     skip_mode: str = "drop"  # "drop" (masked out) or "zero" (zeroed in place)
-    erase: bool = True  # Eq. (4)–(5); in features mode this picks one of the store's erased views
+    erase: bool = True  # eqs. 4–5; in features mode: one of the store's erased views per clip
     erase_ratio: float = 0.2
     erase_mode: str = "pixels"  # "pixels", "rectangle" or "cutout"
 
 
 @dataclass
 class LossConfig:
-    # "frame" (the authors' code) or "clip" (the paper as written). Frame is the default because it
-    # scored better on the per-frame metric in our synthetic ablation (see README); the paper
-    # config keeps "clip".
+    # "frame" (the authors' code) or "clip" (the paper as written).
+    # Deviation: the paper's V-NAW is clip level; frame is the default because it scored better on
+    # the per-frame metric in our synthetic ablation (README, design §7.2); configs/paper.yaml
+    # keeps "clip".
     level: str = "frame"
     naw: bool = True  # False: plain cross-entropy at the same level (Table 2)
-    normalize: bool = True  # C of Eq. (11)
+    normalize: bool = True  # C of eq. 11
     detach: bool = False  # the NLA reference does not detach w
 
 

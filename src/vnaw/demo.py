@@ -1,8 +1,8 @@
 """``vnaw demo`` — the whole pipeline on built-in synthetic data, on a CPU, in a few minutes.
 
-1. generate the synthetic Aff-Wild2-layout data set (SPEC §9), unless it is already there;
-2. pretrain a small image encoder on its frames with the NLA loss (``vnaw pretrain``, SPEC §5);
-3. cache per-frame features (``vnaw extract``, SPEC §7.3);
+1. generate the synthetic Aff-Wild2-layout data set (design §9), unless it is already there;
+2. pretrain a small image encoder on its frames with the NLA loss (``vnaw pretrain``, design §5);
+3. cache per-frame features (``vnaw extract``, design §7.3);
 4. train V-NAW on them (``vnaw train``, ``configs/demo.yaml``);
 5. evaluate on the validation videos against the noisy and the clean labels (``vnaw evaluate``).
 
@@ -38,7 +38,7 @@ def prepare_synthetic(
     from vnaw.data.synth import SynthConfig, generate
     from vnaw.features.extract import extract
     from vnaw.features.store import EraseSpec
-    from vnaw.models.encoder import load_encoder
+    from vnaw.models.frame_encoder import load_encoder
     from vnaw.training.pretrain import run_pretrain
     from vnaw.training.pretrain_config import load_config
 

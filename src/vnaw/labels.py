@@ -1,4 +1,4 @@
-"""The 8-class label space of Aff-Wild2 (SPEC §2) and the maps into it from other FER sets.
+"""The 8-class label space of Aff-Wild2 (design §2) and the maps into it from other FER sets.
 
 Index order is Aff-Wild2's and is used everywhere (files, tensors, tables). ``-1`` means "no valid
 label": such frames are excluded from every loss and metric, never remapped to a class.
@@ -19,7 +19,7 @@ CLASSES: tuple[str, ...] = (
 NUM_CLASSES = len(CLASSES)
 IGNORE_INDEX = -1
 
-# Aff-Wild2 EXPR annotation header (SPEC §3.1), exactly as the organisers write it.
+# Aff-Wild2 EXPR annotation header (design §3.1), exactly as the organisers write it.
 AFFWILD2_HEADER = ",".join(CLASSES)
 
 _INDEX = {name.lower(): i for i, name in enumerate(CLASSES)}
@@ -40,7 +40,7 @@ def class_name(index: int) -> str:
     return CLASSES[index]
 
 
-# FERPlus vote columns, in the order of its label.csv (SPEC §3.2). ``None``: never a target.
+# FERPlus vote columns, in the order of its label.csv (design §3.2). ``None``: never a target.
 FERPLUS_VOTES: tuple[str, ...] = (
     "neutral",
     "happiness",
@@ -118,7 +118,7 @@ def ferplus_votes_to_distribution(votes: list[int] | tuple[int, ...]) -> list[fl
 
 
 def ferplus_majority(votes: list[int] | tuple[int, ...]) -> int | None:
-    """FERPlus "majority" protocol (SPEC §3.2) on the 10 raw vote counts.
+    """FERPlus "majority" protocol (design §3.2) on the 10 raw vote counts.
 
     Counts of 1 are treated as 0 (outlier removal); the label is the column holding more than half
     of the remaining votes. Returns our class index, or ``None`` when no column has a majority or the

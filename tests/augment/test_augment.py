@@ -1,4 +1,4 @@
-"""Frame skipping (eq. 3) and in-frame erasing (eq. 4–5) — SPEC §7.1."""
+"""Frame skipping (eq. 3) and in-frame erasing (eq. 4–5) — design §7.1."""
 
 import pytest
 import torch

@@ -66,8 +66,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sneaky = d / "sneaky.json"
     sneaky.write_text(json.dumps(shipped))
     (d / "sneaky.safetensors").write_bytes(
-        (Path(__import__("vnaw").__file__).parent / "weights/ferplus_resnet18_48.safetensors")
-        .read_bytes()
+        (
+            Path(__import__("vnaw").__file__).parent / "weights/ferplus_resnet18_48.safetensors"
+        ).read_bytes()
     )
     yaml = d / "broken.yaml"
     yaml.write_text("data: [unclosed\n")

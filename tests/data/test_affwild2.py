@@ -1,4 +1,4 @@
-"""Aff-Wild2 EXPR reader (SPEC §3.1), training clips and evaluation windows (SPEC §8)."""
+"""Aff-Wild2 EXPR reader (design §3.1), training clips and evaluation windows (design §8)."""
 
 from __future__ import annotations
 

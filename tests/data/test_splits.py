@@ -1,4 +1,4 @@
-"""Splits of SPEC §3.3: official, and seeded 7:3 folds of source videos saved to JSON."""
+"""Splits of design §3.3: official, and seeded 7:3 folds of source videos saved to JSON."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Static FER readers (SPEC §3.2) on generated layouts: majority protocol, errors, mixing."""
+"""Static FER readers (design §3.2) on generated layouts: majority protocol, errors, mixing."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_ferplus_majority_protocol_on_hand_chosen_votes(tmp_path: Path) -> None:
     s = read_ferplus(tmp_path, "train")
     # Every class is reached exactly once, in the order of the rows (contempt → Other).
     assert sorted(s.labels.tolist()) == list(range(8))
-    # The vote distribution is kept, in SPEC §2 order, with the raw counts.
+    # The vote distribution is kept, in design §2 order, with the raw counts.
     expected = [ferplus_votes_to_distribution(v) for v, y in VOTE_ROWS if y is not None]
     np.testing.assert_array_equal(s.votes, np.asarray(expected, dtype=np.float32))
 

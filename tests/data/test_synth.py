@@ -1,4 +1,4 @@
-"""Synthetic Aff-Wild2 generator (SPEC §9): layout accepted by the reader, counts, reproducibility."""
+"""Synthetic Aff-Wild2 generator (design §9): layout accepted by the reader, counts, reproducibility."""
 
 from __future__ import annotations
 

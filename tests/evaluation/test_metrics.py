@@ -1,4 +1,4 @@
-"""Macro-F1 of ABAW EXPR — eq. (13)–(15), SPEC §8."""
+"""Macro-F1 of ABAW EXPR — eqs. 13–15, design §8."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""`vnaw faces`: detection, tracking, alignment and bad-file handling (SPEC §4)."""
+"""`vnaw faces`: detection, tracking, alignment and bad-file handling (design §4)."""
 
 from __future__ import annotations
 

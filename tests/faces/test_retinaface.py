@@ -1,4 +1,4 @@
-"""RetinaFace as the alternative detector of `vnaw faces` / `vnaw predict` (SPEC §4).
+"""RetinaFace as the alternative detector of `vnaw faces` / `vnaw predict` (design §4).
 
 No trained RetinaFace weights can be shipped or downloaded here, so the tests check what does not
 need them: the anchors line up with the network's outputs, decoding against hand-computed values,

@@ -1,4 +1,4 @@
-"""Feature extraction and store (SPEC §7.3): values, interruption, sharding, refusal, clips."""
+"""Feature extraction and store (design §7.3): values, interruption, sharding, refusal, clips."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from vnaw.data.synth import SynthConfig, generate
 from vnaw.errors import StoreError
 from vnaw.features.extract import extract
 from vnaw.features.store import EraseSpec, FeatureStore, check_store, shard
-from vnaw.models.encoder import load_encoder
+from vnaw.models.frame_encoder import load_encoder
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SIZE = 32  # encoder input side: tiny, the tests check plumbing, not features

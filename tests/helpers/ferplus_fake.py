@@ -1,4 +1,4 @@
-"""A FERPlus-format folder generated on the fly (SPEC §3.2 layout), for reader and pretrain tests.
+"""A FERPlus-format folder generated on the fly (design §3.2 layout), for reader and pretrain tests.
 
 Never the real data: random grey 48×48 PNGs and hand-chosen vote rows whose majority-protocol
 outcome is known.
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 # (votes in label.csv order: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt,
-#  unknown, NF) → expected SPEC §2 index under the majority protocol, or None (left out).
+#  unknown, NF) → expected design §2 index under the majority protocol, or None (left out).
 VOTE_ROWS: list[tuple[list[int], int | None]] = [
     ([6, 0, 1, 1, 0, 0, 0, 0, 2, 0], 0),  # 1s dropped: 6 of 8 → Neutral
     ([4, 0, 0, 1, 3, 2, 0, 0, 0, 0], None),  # 4 of 9 is no majority

@@ -8,7 +8,7 @@ import torch
 
 from vnaw.config import RunConfig, save_config
 from vnaw.models.artifact import CONFIG_FILE, save_run_model
-from vnaw.models.encoder import load_encoder
+from vnaw.models.frame_encoder import load_encoder
 from vnaw.models.temporal import TemporalConfig, TemporalEncoder
 
 

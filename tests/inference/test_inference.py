@@ -1,4 +1,4 @@
-"""Whole-video inference: window averaging, nearest-face fill, ambiguity — SPEC §8."""
+"""Whole-video inference: window averaging, nearest-face fill, ambiguity — design §8."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""`vnaw predict`: streaming = whole-video inference, per-frame table, ABAW submission (SPEC §8, §3.1)."""
+"""`vnaw predict`: streaming = whole-video inference, per-frame table, ABAW submission (design §8, §3.1)."""
 
 from __future__ import annotations
 

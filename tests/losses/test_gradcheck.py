@@ -14,6 +14,15 @@ from vnaw import VNAWLoss, naw_weight
 from vnaw.losses.naw import naw_cross_entropy
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: intra-op threads only add synchronisation (seconds on a busy 2-core box)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _probs_away_from_switches(n: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(n, k)`` float64 probabilities and targets, half right and half wrong, no near-ties."""
     gen = torch.Generator().manual_seed(seed)

@@ -1,4 +1,4 @@
-"""V-NAW loss at clip and frame level — SPEC §7.2, eq. (9)–(12)."""
+"""V-NAW loss at clip and frame level — design §7.2, eqs. 9–12."""
 
 import math
 

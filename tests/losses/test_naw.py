@@ -1,4 +1,4 @@
-"""NAW weight (eq. 11), weighted CE (eq. 12), JSD and the NLA total — SPEC §5."""
+"""NAW weight (eq. 11), weighted CE (eq. 12), JSD and the NLA total — design §5."""
 
 import math
 
@@ -15,7 +15,7 @@ from vnaw.losses.naw import (
     weighted_cross_entropy,
 )
 
-# SPEC §5 reference points: (p_GT, p_NN, right?) -> (w at ε=0, w at ε=1).
+# design §5 reference points: (p_GT, p_NN, right?) -> (w at ε=0, w at ε=1).
 REFERENCE = [
     ((0.95, 0.03), True, 0.1527, 0.2107),
     ((0.5, 0.4), True, 0.1977, 0.2463),

@@ -1,4 +1,4 @@
-"""Image encoder (SPEC §5): shipped weights, file format, preprocessing, evaluation end to end."""
+"""Image encoder (design §5): shipped weights, file format, preprocessing, evaluation end to end."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from helpers.ferplus_fake import make_ferplus
 from vnaw import ImageClassifier
 from vnaw.data.static import load_images, read_ferplus
 from vnaw.errors import ModelFileError
-from vnaw.models.encoder import EncoderMeta, load_encoder
+from vnaw.models.encoder import EncoderMeta
+from vnaw.models.frame_encoder import load_encoder
 from vnaw.models.preprocess import preprocess
 
 TINY = EncoderMeta(model_kwargs={"channels": [8, 16, 32, 64], "stem_width": 8}, input_size=24)

@@ -1,4 +1,4 @@
-"""Temporal encoder — eq. (6)–(9), SPEC §6."""
+"""Temporal encoder — eqs. 6–9, design §6."""
 
 import pytest
 import torch

@@ -160,7 +160,7 @@ def synth_store(tmp_path_factory):
     from vnaw.data.affwild2 import index_dataset
     from vnaw.data.synth import SynthConfig, generate
     from vnaw.features.extract import extract
-    from vnaw.models.encoder import load_encoder
+    from vnaw.models.frame_encoder import load_encoder
 
     root = tmp_path_factory.mktemp("synth")
     generate(root, SynthConfig(seed=3, videos=6, frames=40, size=32))

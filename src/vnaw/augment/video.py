@@ -1,4 +1,4 @@
-"""Clip augmentations of V-NAW — paper §3.2–3.4, eq. (3)–(5); SPEC §7.1.
+"""Clip augmentations of V-NAW — paper §3.2–3.4, eqs. 3–5; design §7.1.
 
 * **Frame skipping** (3): per clip draw ``λ ~ U(low, high)`` and keep each frame independently with
   probability ``1 − λ`` (at least one frame is always kept). The result is a keep mask ``M``; the
@@ -34,7 +34,7 @@ def frame_skip(
     *,
     batch_size: int | None = None,
 ) -> Tensor:
-    """Keep mask of frame skipping, eq. (3).
+    """Keep mask of frame skipping, eq. 3.
 
     Args:
         num_frames: frames per clip ``P``.
@@ -51,10 +51,10 @@ def frame_skip(
         raise ValueError(f"need 0 <= low <= high <= 1, got low={low}, high={high}")
     b = 1 if batch_size is None else batch_size
     drop_rate = low + (high - low) * torch.rand(b, 1, generator=generator)  # λ per clip
-    keep = (
-        torch.rand(b, num_frames, generator=generator) >= drop_rate
-    )  # M ~ Bernoulli(1 − λ), Eq. (3)
-    # Keep at least one frame: where a clip lost all, restore one frame chosen uniformly.
+    u = torch.rand(b, num_frames, generator=generator)  # (B, P) uniform
+    keep = u >= drop_rate  # M ~ Bernoulli(1 − λ), Eq. (3)
+    # Deviation: the paper's Bernoulli draw can drop every frame; an empty clip has no prediction
+    # and no loss, so where a clip lost all, one frame chosen uniformly is restored.
     rescue = torch.randint(num_frames, (b,), generator=generator)
     empty = ~keep.any(dim=1)
     keep[empty, rescue[empty]] = True
@@ -66,10 +66,10 @@ def apply_frame_skip(
 ) -> tuple[Tensor, Tensor]:
     """Apply a keep mask ``(B, T)`` to a clip batch ``(B, T, ...)``; returns ``(features, present)``.
 
-    ``"drop"`` (SPEC §7.1 default, eq. 3): the frames leave the sequence — ``present = keep`` masks
-    them out of attention, the clip mean and the loss. ``"zero"``: the reading of eq. (5) where
-    ``M·x`` zeroes a dropped frame in place; it stays in the sequence (``present`` all True) and its
-    label still counts.
+    ``"drop"`` (default, design §7.1; eq. 3): the frames leave the sequence —
+    ``present = keep`` masks them out of attention, the clip mean and the loss. ``"zero"``: the
+    reading of eq. 5 where ``M·x`` zeroes a dropped frame in place; it stays in the sequence
+    (``present`` all True) and its label still counts.
     """
     if keep.shape != features.shape[:2]:
         raise ValueError(
@@ -79,7 +79,8 @@ def apply_frame_skip(
         return features, keep
     if mode == "zero":
         shape = keep.shape + (1,) * (features.ndim - 2)
-        return features * keep.view(shape).to(features.dtype), torch.ones_like(keep)  # M·x, Eq. (5)
+        zeroed = features * keep.view(shape).to(features.dtype)  # M·x: eq. 5 read in place
+        return zeroed, torch.ones_like(keep)
     raise ValueError(f"unknown frame-skip mode {mode!r}; expected 'drop' or 'zero'")
 
 
@@ -94,20 +95,20 @@ def erase_mask(
 ) -> Tensor:
     """Draw ``num_masks`` erase masks ``Ω`` as bool ``(num_masks, H, W)``, True = erased.
 
-    ``"pixels"``: exactly ``round(ratio·H·W)`` positions uniformly at random, eq. (4).
+    ``"pixels"``: exactly ``round(ratio·H·W)`` positions uniformly at random, eq. 4.
     ``"rectangle"`` / ``"cutout"``: one axis-aligned rectangle of about that area (aspect ratio
     log-uniform in [1/2, 2]) at a uniform position.
     """
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"erase ratio must lie in [0, 1], got {ratio}")
-    area = round(ratio * height * width)
+    area = round(ratio * height * width)  # |Ω| = ratio·|x|, Eq. (4)
     if mode == "pixels":
         # The `area` smallest of H·W uniform keys form a uniform random subset of that size.
         keys = torch.rand(num_masks, height * width, generator=generator)
         chosen = keys.topk(area, dim=1, largest=False).indices
         erased = torch.zeros(num_masks, height * width, dtype=torch.bool)
         erased.scatter_(1, chosen, True)
-        return erased.view(num_masks, height, width)  # |Ω| = ratio·|x|, Eq. (4)
+        return erased.view(num_masks, height, width)  # Ω, (num_masks, H, W)
     if mode in ("rectangle", "cutout"):
         log_aspect = (torch.rand(num_masks, generator=generator) * 2 - 1) * math.log(2.0)
         h = (area * log_aspect.exp()).sqrt().round().clamp(1, height).long()
@@ -130,7 +131,7 @@ def in_frame_erase(
     mode: EraseMode = "pixels",
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """In-frame erasing, eq. (4)–(5): return a copy of ``clip`` with the erased pixels set to 0.
+    """In-frame erasing, eqs. 4 and 5: a copy of ``clip`` with the erased pixels set to 0.
 
     Args:
         clip: ``(T, C, H, W)`` frames of one clip, or ``(B, T, C, H, W)`` for a batch of clips.

@@ -1,4 +1,4 @@
-"""``vnaw data stats`` (SPEC §3.1) and ``vnaw data synth`` (the synthetic generator, SPEC §9)."""
+"""``vnaw data stats`` (design §3.1) and ``vnaw data synth`` (synthetic data, design §9)."""
 
 from __future__ import annotations
 

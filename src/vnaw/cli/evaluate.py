@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="whole-video evaluation of a trained run (per-class F1, macro-F1, plots)",
-        description="Predict every frame of a split with overlapping windows and score it (SPEC §8).",
+        description="Predict every frame of a split with overlapping windows and score it (design §8).",
     )
     p.add_argument("run", help="run directory or a checkpoint inside it")
     p.add_argument("--data", required=True, help="Aff-Wild2-layout dataset root")

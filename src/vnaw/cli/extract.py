@@ -16,7 +16,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from vnaw.data.affwild2 import index_dataset
     from vnaw.features.extract import extract
     from vnaw.features.store import EraseSpec, shard
-    from vnaw.models.encoder import load_encoder
+    from vnaw.models.frame_encoder import load_encoder
 
     rank = args.rank if args.rank is not None else _env_int("RANK", 0)
     world = args.world_size if args.world_size is not None else _env_int("WORLD_SIZE", 1)
@@ -80,7 +80,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--channels", type=int, default=3, choices=(1, 3), help="input channels for a timm name"
     )
     p.add_argument(
-        "--erased-views", type=int, default=0, help="K erased versions per video (SPEC §7.1)"
+        "--erased-views", type=int, default=0, help="K erased versions per video (design §7.1)"
     )
     p.add_argument("--erase-ratio", type=float, default=0.2)
     p.add_argument("--erase-mode", choices=("pixels", "rectangle"), default="pixels")

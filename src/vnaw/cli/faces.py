@@ -47,7 +47,7 @@ def add_detector_arguments(p: argparse.ArgumentParser) -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "faces",
-        help="detect, track and align faces of raw videos into cropped_aligned/ (SPEC §4)",
+        help="detect, track and align faces of raw videos into cropped_aligned/ (design §4)",
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("input", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")

@@ -1,4 +1,4 @@
-"""``vnaw predict VIDEO_OR_DIR``: raw videos → per-frame expression probabilities (SPEC §8)."""
+"""``vnaw predict VIDEO_OR_DIR``: raw videos → per-frame expression probabilities (design §8)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def _write_submission(test_list: str, preds: dict, path: Path) -> None:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "predict",
-        help="per-frame expression probabilities for raw videos (SPEC §8)",
+        help="per-frame expression probabilities for raw videos (design §8)",
         description="Raw video → per-frame expression probabilities: decode, detect, track and "
         "align faces, image encoder, temporal model (or, without --model, the shipped encoder's "
         "probabilities smoothed over time). Writes <track>.csv and <track>_timeline.png per face.",
@@ -96,7 +96,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--overlay", action="store_true", help="also write an annotated copy of the video"
     )
     p.add_argument(
-        "--abaw-test-list", metavar="FILE", help="write the ABAW submission file (SPEC §3.1)"
+        "--abaw-test-list", metavar="FILE", help="write the ABAW submission file (design §3.1)"
     )
     add_detector_arguments(p)
     p.add_argument("--chunk", type=int, default=64, help="frames per streaming chunk")

@@ -88,7 +88,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``vnaw pretrain`` (train) with its ``evaluate`` and ``export`` actions."""
     p = subparsers.add_parser(
         "pretrain",
-        help="NLA pretraining of the image encoder on static FER sets (SPEC §5)",
+        help="NLA pretraining of the image encoder on static FER sets (design §5)",
         description="Train the image encoder (timm trunk + 8-class head) with the NLA loss or CE. "
         "Data specs: ferplus:PATH, rafdb:PATH, affectnet:PATH, folder:PATH, affwild2:PATH, "
         "optionally reader@split:PATH.",

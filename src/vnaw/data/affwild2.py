@@ -1,4 +1,4 @@
-"""Aff-Wild2 EXPR reader — SPEC §3.1.
+"""Aff-Wild2 EXPR reader — design §3.1.
 
 Indexes a dataset root into one :class:`VideoRecord` per annotation file (one per video, or one per
 subject ``<video>_left`` / ``<video>_right`` when two people are in view)::
@@ -66,7 +66,7 @@ class VideoRecord:
         return self.crop_dir / f"{k + 1:05d}.jpg"
 
     def nearest_crop(self) -> np.ndarray:
-        """``(N,)`` index of the nearest frame with a crop, for every frame (SPEC §3.1)."""
+        """``(N,)`` index of the nearest frame with a crop, for every frame (design §3.1)."""
         return nearest_crop_index(self.has_crop)
 
 
@@ -97,7 +97,7 @@ def nearest_crop_index(has_crop: np.ndarray) -> np.ndarray:
 
 
 def parse_annotation(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read one EXPR annotation file into an ``(N,)`` int64 label array (SPEC §3.1).
+    """Read one EXPR annotation file into an ``(N,)`` int64 label array (design §3.1).
 
     Line 1 must be exactly the header; line ``k + 1`` holds the integer label (−1..7) of frame
     ``k``. Trailing blank lines are tolerated (editors add them); a blank line in between is not.
@@ -216,7 +216,7 @@ def index_dataset(
     crops: str | os.PathLike[str] | None = None,
     skip_bad: bool = False,
 ) -> list[VideoRecord]:
-    """Index an Aff-Wild2 EXPR root into records, sorted by split then name (SPEC §3.1).
+    """Index an Aff-Wild2 EXPR root into records, sorted by split then name (design §3.1).
 
     Args:
         root: dataset root.
@@ -272,6 +272,6 @@ def records_by_name(records: Iterable[VideoRecord]) -> dict[str, VideoRecord]:
 
 def clean_records(root: str | os.PathLike[str]) -> dict[str, VideoRecord] | None:
     """Records of the ``clean/`` annotations that synthetic data keeps beside the noisy ones
-    (SPEC §9), by name; ``None`` when ``root`` has none (real data)."""
+    (design §9), by name; ``None`` when ``root`` has none (real data)."""
     clean = Path(root) / "clean"
     return records_by_name(index_dataset(root, annotations=clean)) if clean.is_dir() else None

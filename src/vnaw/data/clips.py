@@ -1,13 +1,13 @@
-"""Training clips and evaluation windows over a video — SPEC §3.1, §6, §8.
+"""Training clips and evaluation windows over a video — design §3.1, §6, §8.
 
 * **Training clip**: ``P`` consecutive frames from a uniformly random start (a video shorter than
   ``P`` gives the whole video, padded). A frame without a crop takes the image of the nearest frame
-  with one and keeps its own label (SPEC §3.1); with ``drop_missing`` it is instead marked absent
+  with one and keeps its own label (design §3.1); with ``drop_missing`` it is instead marked absent
   (not present, label −1), which removes it from the sequence just as frame skipping does while
   keeping the other frames' time offsets.
 * **Evaluation windows**: deterministic ``P``-frame windows with stride ``s`` (default ``P // 2``)
   starting at 0, plus one window flush with the end when the stride does not land there, so every
-  frame of every video is covered at least once (SPEC §8 averages over the windows that cover a
+  frame of every video is covered at least once (design §8 averages over the windows that cover a
   frame).
 """
 
@@ -94,7 +94,7 @@ def sample_clip(
 
 
 def eval_windows(num_frames: int, length: int, stride: int | None = None) -> list[tuple[int, int]]:
-    """Deterministic ``(start, stop)`` windows covering frames ``0..N−1`` (SPEC §8).
+    """Deterministic ``(start, stop)`` windows covering frames ``0..N−1`` (design §8).
 
     Starts are ``0, s, 2s, …`` while ``start + P < N``, then one last window ``[N − P, N)``, so the
     windows overlap by ``P − s`` and every frame is covered. ``N ≤ P`` gives the single window
@@ -117,7 +117,7 @@ def eval_windows(num_frames: int, length: int, stride: int | None = None) -> lis
 
 
 def window_coverage(num_frames: int, windows: list[tuple[int, int]]) -> np.ndarray:
-    """``(N,)`` number of windows that cover each frame (for averaging probabilities, SPEC §8)."""
+    """``(N,)`` number of windows that cover each frame (for averaging probabilities, design §8)."""
     cover = np.zeros(num_frames + 1, dtype=np.int64)
     for a, b in windows:
         cover[a] += 1

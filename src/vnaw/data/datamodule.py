@@ -1,4 +1,4 @@
-"""Clips for the temporal model (SPEC §7): training clips at random starts, validation windows.
+"""Clips for the temporal model (design §7): training clips at random starts, validation windows.
 
 Every random choice (clip start, erased view) is a pure function of ``(seed, epoch, index)``, so the
 data of an epoch does not depend on what ran before it: a run resumed from a checkpoint sees exactly
@@ -141,7 +141,7 @@ class SplitRecords:
 
 
 def split_records(cfg: RunConfig) -> SplitRecords:
-    """Records of the configured split (SPEC §3.3); training labels from ``clean/`` if asked."""
+    """Records of the configured split (design §3.3); training labels from ``clean/`` if asked."""
     if cfg.data.root is None:
         raise ConfigError("data.root is not set: point it at an Aff-Wild2-layout dataset root")
     records = index_dataset(cfg.data.root)

@@ -1,4 +1,4 @@
-"""Train / test splits of Aff-Wild2 — SPEC §3.3 (Table 1 of the paper).
+"""Train / test splits of Aff-Wild2 — design §3.3 (Table 1 of the paper).
 
 * **Official**: train on ``Train_Set``, evaluate on ``Validation_Set``.
 * **k-fold** (paper: 3 folds, 7:3): pool all annotated videos; each fold is an *independent* seeded
@@ -54,7 +54,7 @@ def group_by_source(names: Iterable[str]) -> dict[str, list[str]]:
 def kfold_splits(
     names: Iterable[str], folds: int = 3, train_fraction: float = 0.7, seed: int = 0
 ) -> list[Split]:
-    """``folds`` independent seeded random 7:3 splits of source videos (SPEC §3.3).
+    """``folds`` independent seeded random 7:3 splits of source videos (design §3.3).
 
     ``round(train_fraction · G)`` of the ``G`` source videos go to train (at least one on each side
     when ``G ≥ 2``); every track of a source follows it. The result depends only on the set of

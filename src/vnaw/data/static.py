@@ -1,16 +1,16 @@
-"""Static FER image sets for encoder pretraining — SPEC §3.2 (readers), §2 (label space), §5.
+"""Static FER image sets for encoder pretraining — design §3.2 (readers), §2 (label space), §5.
 
 Each reader indexes one data set split into an :class:`ImageSet` (image paths, labels in the 8-class
-space of SPEC §2, and — for FERPlus — the vote distribution); :func:`concat` combines any mix into
+space of design §2, and — for FERPlus — the vote distribution); :func:`concat` combines any mix into
 one training set. Images are read later, in one pass, by :func:`load_images`.
 
 Layouts (``ROOT`` is what the user passes)::
 
-    ferplus   ROOT/FER2013{Train,Valid,Test}/label.csv + *.png   (majority protocol, SPEC §3.2)
+    ferplus   ROOT/FER2013{Train,Valid,Test}/label.csv + *.png   (majority protocol, design §3.2)
     rafdb     ROOT/EmoLabel/list_patition_label.txt + ROOT/Image/aligned/<stem>_aligned.jpg
     affectnet ROOT/{training,validation}.csv + ROOT/<subDirectory_filePath>  (or a CSV path)
     folder    ROOT/<class name>/*.{jpg,jpeg,png,bmp}                        (class names of §2)
-    affwild2  Aff-Wild2 layout (SPEC §3.1) used as images: every n-th labelled frame with a crop
+    affwild2  Aff-Wild2 layout (design §3.1) used as images: every n-th labelled frame with a crop
 
 A data spec on the command line is ``reader:ROOT`` or ``reader@split:ROOT`` (split ``train``,
 ``val`` or ``test``); without ``@split`` the caller's role decides. Every error is a
@@ -40,13 +40,13 @@ from vnaw.labels import (
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FERPLUS_DIRS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
-# Sizes of the majority-protocol splits of the FERPlus copy the project benchmarks on (SPEC §3.2).
+# Sizes of the majority-protocol splits of the FERPlus copy the project benchmarks on (design §3.2).
 FERPLUS_MAJORITY_SIZES = {"train": 25045, "val": 3191, "test": 3137}
 
 
 @dataclass
 class ImageSet:
-    """An indexed image set: ``paths[i]`` has label ``labels[i]`` (SPEC §2 index).
+    """An indexed image set: ``paths[i]`` has label ``labels[i]`` (design §2 index).
 
     ``votes`` holds per-image class vote counts ``(N, 8)`` where the set has them (FERPlus), NaN
     rows elsewhere; ``source`` names where each image came from (for reports).
@@ -77,7 +77,7 @@ def _make_set(
 
 
 def concat(sets: Sequence[ImageSet]) -> ImageSet:
-    """One set from many (SPEC §3.2: any subset of the readers combines into one training set)."""
+    """One set from many (design §3.2: any subset of the readers combines into one training set)."""
     if not sets:
         raise ConfigError("no image sets to combine")
     return ImageSet(
@@ -120,7 +120,7 @@ def parse_ferplus_row(row: list[str], where: tuple[Path, int]) -> tuple[str, lis
 
 
 def read_ferplus(root: str | Path, split: str = "train", *, check_images: bool = True) -> ImageSet:
-    """FERPlus split under the majority protocol of SPEC §3.2; vote distributions kept.
+    """FERPlus split under the majority protocol of design §3.2; vote distributions kept.
 
     ``votes`` are the 8 class counts of :func:`vnaw.labels.ferplus_votes_to_distribution` (raw
     counts, unknown/NF dropped). ``check_images`` verifies each kept PNG exists.
@@ -136,7 +136,7 @@ def read_ferplus(root: str | Path, split: str = "train", *, check_images: bool =
                 continue
             name, counts = parse_ferplus_row(row, (label_csv, line_no))
             label = ferplus_majority(counts)
-            if label is None:  # no majority, or unknown / NF: left out (SPEC §3.2)
+            if label is None:  # no majority, or unknown / NF: left out (design §3.2)
                 continue
             path = folder / name
             if check_images and not path.is_file():
@@ -151,7 +151,7 @@ def read_ferplus(root: str | Path, split: str = "train", *, check_images: bool =
 
 
 def read_rafdb(root: str | Path, split: str = "train") -> ImageSet:
-    """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` lines ``train_00001.jpg 5`` (SPEC §3.2).
+    """RAF-DB basic: ``EmoLabel/list_patition_label.txt`` lines ``train_00001.jpg 5`` (design §3.2).
 
     The split is the file-name prefix (``train``/``test``); RAF-DB has no validation split, so
     ``val`` reads ``test`` as well.
@@ -196,7 +196,7 @@ AFFECTNET_CSV = {"train": "training.csv", "val": "validation.csv", "test": "vali
 def read_affectnet(
     root: str | Path, split: str = "train", *, check_images: bool = True
 ) -> ImageSet:
-    """AffectNet official CSV (``subDirectory_filePath, …, expression, …``), SPEC §2/§3.2.
+    """AffectNet official CSV (``subDirectory_filePath, …, expression, …``), design §2/§3.2.
 
     ``root`` is the folder holding ``training.csv``/``validation.csv`` and the image folders, or a
     CSV file itself (images relative to its folder). Codes 8–10 are dropped. The official test set
@@ -231,7 +231,7 @@ def read_affectnet(
                 label = from_affectnet(int(row[i_expr]))
             except ValueError as e:
                 raise _at(where, f"expression {row[i_expr]!r}: {e}") from None
-            if label is None:  # None / Uncertain / No-Face: dropped (SPEC §2)
+            if label is None:  # None / Uncertain / No-Face: dropped (design §2)
                 continue
             path = image_root / row[i_path].strip()
             if check_images and not path.is_file():
@@ -245,7 +245,7 @@ def read_affectnet(
 
 
 def read_folder(root: str | Path, split: str = "train") -> ImageSet:
-    """``ROOT/<class name>/*.jpg`` with class names of SPEC §2 (case-insensitive).
+    """``ROOT/<class name>/*.jpg`` with class names of design §2 (case-insensitive).
 
     If ``ROOT/<split>/`` exists (``train``/``val``/``test``) it is used as the root, so one folder
     can hold all splits; otherwise ``ROOT`` itself is the set, whatever the split.
@@ -273,7 +273,7 @@ def read_folder(root: str | Path, split: str = "train") -> ImageSet:
 
 
 def read_affwild2_images(root: str | Path, split: str = "train", every: int = 10) -> ImageSet:
-    """Aff-Wild2 layout (SPEC §3.1) used as a static set: every ``every``-th frame that has both a
+    """Aff-Wild2 layout (design §3.1) used as a static set: every ``every``-th frame that has both a
     valid label (not −1) and a crop. ``train`` reads ``Train_Set``, ``val``/``test``
     ``Validation_Set``.
     """
@@ -326,7 +326,7 @@ def read_spec(spec: str, split: str = "train", *, every: int = 10) -> ImageSet:
 
 
 def read_specs(specs: Sequence[str], split: str = "train", *, every: int = 10) -> ImageSet:
-    """Read and combine several specs into one set in the SPEC §2 label space."""
+    """Read and combine several specs into one set in the design §2 label space."""
     return concat([read_spec(s, split, every=every) for s in specs])
 
 

@@ -1,4 +1,4 @@
-"""Synthetic Aff-Wild2: procedurally drawn face videos in the exact EXPR layout — SPEC §9, §3.1.
+"""Synthetic Aff-Wild2: procedurally drawn face videos in the exact EXPR layout — design §9, §3.1.
 
 Aff-Wild2 cannot be shipped, so the whole pipeline is exercised (and the temporal model and NAW
 can show, or fail to show, their effect) on this stand-in. What it reproduces:
@@ -15,7 +15,7 @@ can show, or fail to show, their effect) on this stand-in. What it reproduces:
   drawn independently for each frame (parameter wobble, position jitter, lighting flicker, blur,
   passing occluders, pixel noise): single frames mislead, an episode as a whole does not.
 * **Dynamics**: expression episodes with onset, apex and offset; frame frequencies per split match
-  Aff-Wild2's training distribution (SPEC §3.1); every class occurs in every split at least
+  Aff-Wild2's training distribution (design §3.1); every class occurs in every split at least
   ``min_episodes`` times (rare classes take frames from the frequent ones in small splits).
 * **Annotation artefacts**: runs of −1 frames, runs of frames without a crop (label kept), and
   label noise — a fraction ``noise`` of episodes gets a wrong, preferably confusable, class, and
@@ -38,7 +38,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from vnaw.data.affwild2 import CROPS_DIR, write_annotation
 from vnaw.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
 
-# Frame frequencies of Aff-Wild2's EXPR training set (SPEC §3.1), in class order. The published
+# Frame frequencies of Aff-Wild2's EXPR training set (design §3.1), in class order. The published
 # shares sum to 98.2 % (rounding); normalised so that they describe every valid frame.
 AFFWILD2_FREQ = np.array([0.30, 0.028, 0.018, 0.016, 0.16, 0.13, 0.05, 0.28])
 AFFWILD2_FREQ = AFFWILD2_FREQ / AFFWILD2_FREQ.sum()

@@ -1,4 +1,4 @@
-"""Scoring an image classifier on a static set: accuracy, per-class F1, macro-F1 (Eq. (13)–(15))."""
+"""Scoring an image classifier on a static set: accuracy, per-class F1, macro-F1 (eqs. 13–15)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def evaluate_classifier(
     *,
     flip: bool = True,
 ) -> dict[str, Any]:
-    """Accuracy, per-class F1 and macro-F1 (SPEC §8 metric) of a classifier on preloaded images.
+    """Accuracy, per-class F1 and macro-F1 (design §8 metric) of a classifier on preloaded images.
 
     ``flip`` scores the average of each image and its mirror, as ``predict_proba`` does.
     """
@@ -48,7 +48,7 @@ def metrics_from_predictions(labels: np.ndarray, pred: np.ndarray) -> dict[str, 
 
 
 def format_report(result: dict[str, Any], name: str = "") -> str:
-    """Accuracy, macro-F1 and a markdown row of per-class F1 (percent, SPEC §2 order)."""
+    """Accuracy, macro-F1 and a markdown row of per-class F1 (percent, design §2 order)."""
     cols = ["F1 %", *CLASSES, "Avg."]
     cells = [name or "F1", *(f"{100 * result['per_class_f1'][c]:.2f}" for c in CLASSES)]
     cells.append(f"{100 * result['macro_f1']:.2f}")

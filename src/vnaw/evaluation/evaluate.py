@@ -1,4 +1,4 @@
-"""Whole-video evaluation of a trained run on a split (``vnaw evaluate``) — SPEC §8.
+"""Whole-video evaluation of a trained run on a split (``vnaw evaluate``) — design §8.
 
 For each video of the split: overlapping ``P``-frame windows (stride ``P/2`` by default), each
 frame's probabilities averaged over the windows that cover it, frames without a face crop filled

@@ -1,4 +1,4 @@
-"""The paper's experiments: Table 1 (``vnaw kfold``) and Table 2 (``vnaw ablation``) — SPEC §3.3, §8.
+"""The paper's experiments: Table 1 (``vnaw kfold``) and Table 2 (``vnaw ablation``) — design §3.3, §8.
 
 Each experiment is a list of (row, seed) runs, each a normal training run in its own directory
 under ``--out``, evaluated on its split's test videos. Finished runs (their ``eval`` metrics exist)

@@ -1,4 +1,4 @@
-"""ABAW EXPR metric — paper §4.1, eq. (13)–(15); SPEC §8.
+"""ABAW EXPR metric — paper §4.1, eqs. 13–15; design §8.
 
 Per-class F1 over all frames with a valid label, pooled over every evaluated video (not averaged
 per video), and their unweighted mean over the 8 classes. A class with no true and no predicted
@@ -47,20 +47,24 @@ def confusion_matrix(
 
 
 def f1_from_confusion(cm: np.ndarray) -> np.ndarray:
-    """Per-class F1, eq. (13)–(14), from a confusion matrix; 0 where TP + FP + FN = 0."""
+    """Per-class F1, eqs. 13 and 14, from a confusion matrix; 0 where TP = 0 (a class
+    never predicted correctly, including one with no true and no predicted frame)."""
     tp = np.diag(cm).astype(np.float64)
-    fp = cm.sum(axis=0) - tp
-    fn = cm.sum(axis=1) - tp
-    # F1 = 2PR/(P+R) = 2TP / (2TP + FP + FN), Eq. (13)–(14); the second form needs no 0/0 guard
-    # for precision or recall separately.
-    denom = 2 * tp + fp + fn
-    return np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    fp = cm.sum(axis=0) - tp  # predicted c, labelled otherwise
+    fn = cm.sum(axis=1) - tp  # labelled c, predicted otherwise
+    precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)  # Eq. (14)
+    return _ratio(2 * precision * recall, precision + recall)  # F1, Eq. (13)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` elementwise, 0 where ``den`` is 0 (scikit-learn's ``zero_division=0``)."""
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
 
 def macro_f1(
     y_true: ArrayLike, y_pred: ArrayLike, num_classes: int = NUM_CLASSES
 ) -> tuple[np.ndarray, float]:
-    """Per-class F1 and their mean over all ``num_classes`` classes — eq. (13)–(15).
+    """Per-class F1 and their mean over all ``num_classes`` classes — eqs. 13–15.
 
     Args:
         y_true: frame labels, ``-1`` = no valid label (ignored).

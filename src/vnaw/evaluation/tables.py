@@ -1,4 +1,4 @@
-"""Result tables in the layout of the paper's Table 1 (splits) and Table 2 (ablation) — SPEC §8.
+"""Result tables in the layout of the paper's Table 1 (splits) and Table 2 (ablation) — design §8.
 
 Each row holds one or more runs (seeds) of per-class F1 in ``[0, 1]``; cells are percent with two
 decimals, ``mean ± std`` (sample std, ``ddof = 1``) when a row has more than one run.
@@ -33,7 +33,7 @@ def _cell(mean: float, std: float, n: int) -> str:
 
 
 def to_markdown(rows: Sequence[ResultRow], first_column: str = "Val Set") -> str:
-    """Markdown table: flag columns (✓), the 8 classes in SPEC order, then ``Avg.``."""
+    """Markdown table: flag columns (✓), the 8 classes in design §2 order, then ``Avg.``."""
     flag_names = list(rows[0].flags) if rows else []
     header = [*flag_names, first_column, *CLASSES, "Avg."]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

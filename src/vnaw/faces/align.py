@@ -40,7 +40,7 @@ def template(size: int, scale: float = 1.0) -> np.ndarray:
 
 
 def align(rgb: np.ndarray, points: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
-    """The ``size × size`` aligned crop: ``points`` warped onto the template (SPEC §4)."""
+    """The ``size × size`` aligned crop: ``points`` warped onto the template (design §4)."""
     import cv2
 
     m = umeyama(points, template(size, scale))

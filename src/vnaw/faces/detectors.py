@@ -125,6 +125,8 @@ def make_detector(
     name: str = "mediapipe", weights: str | None = None, config: FaceConfig | None = None
 ):
     """The face detector: ``"mediapipe"`` (default, offline) or ``"retinaface"`` (its weights file)."""
+    # Deviation: the paper detects with RetinaFace; its weights ship in no PyPI package, so the
+    # default is MediaPipe's BlazeFace + FaceMesh, which work offline (design §4).
     config = config or FaceConfig()
     if name == "mediapipe":
         return MediaPipeFaces(config)

@@ -1,4 +1,4 @@
-"""Whole videos → aligned face crops in the Aff-Wild2 layout (``vnaw faces``) — SPEC §4, §3.1.
+"""Whole videos → aligned face crops in the Aff-Wild2 layout (``vnaw faces``) — design §4, §3.1.
 
 Per video: decode every frame with PyAV (decode order = frame index, the frame's own timestamp kept,
 so variable frame rate needs nothing special), find faces and their landmarks with the models that
@@ -7,13 +7,13 @@ FaceMesh on a region around each face, followed from frame to frame) — or, wit
 ``--detector retinaface --detector-weights FILE``, the paper's RetinaFace (:mod:`vnaw.faces.retinaface`)
 on every frame — take 5 points (eye centres,
 nose tip, mouth corners), warp with a similarity transform onto the 5-point template and write the Aff-Wild2
-layout of SPEC §3.1::
+layout of design §3.1::
 
     ROOT/cropped_aligned/<track>/<k:05d>.jpg    k = 1-based frame index; no face → no file
     ROOT/faces/<video>.csv                      one row per (frame, face) or per face-less frame
 
 ``<track>`` is ``<video>`` for one person, ``<video>_left`` / ``<video>_right`` for two, and
-``<video>_face<N>`` for more (SPEC §4). A simple IoU tracker keeps one track per person.
+``<video>_face<N>`` for more (design §4). A simple IoU tracker keeps one track per person.
 
 Resumable: a video is finished exactly when its CSV exists (written last, atomically; crops go to a
 hidden folder first and are renamed into place). Videos run in parallel worker processes; a file

@@ -1,4 +1,4 @@
-"""RetinaFace, the paper's face detector (§4.2), for weights that the user supplies (SPEC §4).
+"""RetinaFace, the paper's face detector (§4.2), for weights that the user supplies (design §4).
 
 The network (Deng et al., *RetinaFace: Single-stage Dense Face Localisation in the Wild*, CVPR
 2020) as in the widely used PyTorch release whose checkpoints researchers already have

@@ -1,4 +1,4 @@
-"""Tracking: boxes matched across frames (IoU), duplicates dropped, tracks named (SPEC §4)."""
+"""Tracking: boxes matched across frames (IoU), duplicates dropped, tracks named (design §4)."""
 
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def name_tracks(
     total: int,
     min_fraction: float = 0.02,
 ) -> dict[int, str]:
-    """Output name per kept track id (SPEC §4): ``video``, ``video_left/right`` or ``video_faceN``.
+    """Output name per kept track (design §4): ``video``, ``video_left/right`` or ``video_faceN``.
 
     Tracks seen in fewer than ``min_fraction`` of the frames (and not the only track) are dropped.
     """

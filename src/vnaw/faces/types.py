@@ -1,4 +1,4 @@
-"""What the face stage passes around: settings, one face, one decoded frame (SPEC §4)."""
+"""What the face stage passes around: settings, one face, one decoded frame (design §4)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class FaceConfig:
-    """Detection and alignment settings (defaults: SPEC §4, 224 px like Aff-Wild2's crops)."""
+    """Detection and alignment settings (defaults: design §4, 224 px like Aff-Wild2's crops)."""
 
     crop_size: int = 224
     # < 1 shrinks the template towards the crop centre (more context around the face); 1 = the

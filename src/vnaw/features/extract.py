@@ -1,7 +1,7 @@
 """``vnaw extract``: the frozen image encoder over every crop of a data set, into a feature store.
 
 Features mode (:mod:`vnaw.features.store`) trains the temporal model on these cached frame features
-``E(x_p)``, Eq. (6). Crops are decoded and preprocessed in DataLoader workers
+``E(x_p)``, eq. 6. Crops are decoded and preprocessed in DataLoader workers
 (:func:`vnaw.models.preprocess.load_crop`, the same function ``vnaw predict`` and the image
 classifier use), the encoder runs on batches, and each video is committed to the store as soon as
 its last frame is encoded, so an interrupted extraction resumes where it stopped.
@@ -28,7 +28,8 @@ from vnaw.features.store import (
     shard,
     store_header,
 )
-from vnaw.models.encoder import Encoder, EncoderMeta
+from vnaw.models.encoder import EncoderMeta
+from vnaw.models.frame_encoder import Encoder
 from vnaw.models.preprocess import load_crop, normalize, to_input
 
 
@@ -38,7 +39,7 @@ def to_views(x: Tensor, masks: Tensor, meta: EncoderMeta) -> Tensor:
     View 0 is the clean frame; view k zeroes the pixels of Ω_k (all channels) before normalising.
     """
     x = to_input(x, meta, normalized=False)[:, None]  # (B, 1, C, S, S) in [0, 1]
-    erased = x.masked_fill(masks[:, :, None], 0.0)  # x ⊙ 𝟙_Ω, Eq. (5); (B, K, C, S, S)
+    erased = x.masked_fill(masks[:, :, None], 0.0)  # x ⊙ 𝟙_Ω as in eq. 5; (B, K, C, S, S)
     views = torch.cat([x, erased], dim=1)  # (B, 1+K, C, S, S)
     return normalize(views.flatten(0, 1), meta.mean, meta.std).view_as(views)
 
@@ -89,56 +90,67 @@ def extract(
     items = [(r.name, r.crop_path(int(k))) for r in todo for k in np.flatnonzero(r.has_crop)]
     device = torch.device(device)
     trunk = encoder.trunk.to(device).eval()
-    size = meta.input_size
     loader = DataLoader(
-        _Frames(items, size, meta.channels),
+        _Frames(items, meta.input_size, meta.channels),
         batch_size=batch_size,
         shuffle=False,  # frames arrive video by video, so each video is committed as it ends
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
-    d, views = meta.feature_size, 1 + erase.views
     # Ω of every (video, view), (V, K, S, S), and each item's video.
-    masks = torch.stack([erase.masks(r.name, size) for r in todo]) if todo else None
+    masks = torch.stack([erase.masks(r.name, meta.input_size) for r in todo]) if todo else None
     item_video = torch.tensor([v for v, r in enumerate(todo) for _ in range(int(r.has_crop.sum()))])
-    video_iter = iter(todo)
-    current = next(video_iter, None)
-    buf = np.empty((0, 0, d), dtype=np.float16)
-    filled = 0
-    done: list[str] = []
+    videos = _VideoBuffer(store, todo, 1 + erase.views, meta.feature_size, after_video)
     bar = tqdm(total=len(items), unit="frame", disable=not progress, desc=f"extract[{rank}]")
-
-    def start(rec: VideoRecord) -> np.ndarray:
-        return np.empty((views, int(rec.has_crop.sum()), d), dtype=np.float16)
-
-    if current is not None:
-        buf = start(current)
     for x, idx in loader:
-        b = x.shape[0]
         assert masks is not None
         omega = masks[item_video[idx]].to(device)  # (B, K, S, S)
-        x = to_views(x.to(device, non_blocking=True), omega, meta)
-        x = x.flatten(0, 1)  # (B, 1+K, C, S, S) -> (B·(1+K), C, S, S)
+        views = to_views(x.to(device, non_blocking=True), omega, meta)  # (B, 1+K, C, S, S)
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            f = trunk(x)  # E(x), Eq. (6)
-        f = f.float().view(b, views, d).transpose(0, 1).cpu().numpy().astype(np.float16)
-        pos = 0
-        while pos < b:
-            assert current is not None
-            take = min(b - pos, buf.shape[1] - filled)
-            buf[:, filled : filled + take] = f[:, pos : pos + take]
-            filled += take
-            pos += take
-            if filled == buf.shape[1]:
-                commit_video(store, current, buf)
-                done.append(current.name)
-                if after_video is not None:
-                    after_video(current.name)
-                current, filled = next(video_iter, None), 0
-                if current is not None:
-                    buf = start(current)
-        bar.update(b)
+            f = trunk(views.flatten(0, 1))  # E(x) of eq. 6, as VideoModel.encode
+        videos.add(f.float().view(*views.shape[:2], -1).transpose(0, 1).cpu().numpy())
+        bar.update(len(idx))
     bar.close()
     merge_manifest(store)
-    return done
+    return videos.done
+
+
+class _VideoBuffer:
+    """Features ``(1+K, n, D)`` arrive in frame order across videos; each video is committed to
+    the store as soon as its last frame with a crop is in."""
+
+    def __init__(
+        self,
+        store: Path,
+        todo: Sequence[VideoRecord],
+        views: int,
+        dim: int,
+        after_video: Callable[[str], None] | None,
+    ) -> None:
+        self.store, self.views, self.dim, self.after_video = store, views, dim, after_video
+        self.pending = iter(todo)
+        self.done: list[str] = []
+        self._next()
+
+    def _next(self) -> None:
+        self.current = next(self.pending, None)
+        self.filled = 0
+        if self.current is not None:
+            n = int(self.current.has_crop.sum())
+            self.buf = np.empty((self.views, n, self.dim), dtype=np.float16)
+
+    def add(self, feats: np.ndarray) -> None:
+        pos = 0
+        while pos < feats.shape[1]:
+            assert self.current is not None
+            take = min(feats.shape[1] - pos, self.buf.shape[1] - self.filled)
+            self.buf[:, self.filled : self.filled + take] = feats[:, pos : pos + take]
+            self.filled += take
+            pos += take
+            if self.filled == self.buf.shape[1]:
+                commit_video(self.store, self.current, self.buf)
+                self.done.append(self.current.name)
+                if self.after_video is not None:
+                    self.after_video(self.current.name)
+                self._next()

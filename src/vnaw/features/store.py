@@ -1,4 +1,4 @@
-"""Per-frame feature extraction and the memory-mapped feature store — SPEC §7.3, §7.1, eq. (6).
+"""Per-frame feature extraction and the memory-mapped feature store — design §7.3, §7.1, eq. 6.
 
 "Features" mode trains the temporal model on cached frame features ``E(x_p)`` (6) of a frozen image
 encoder: ``vnaw extract`` runs the encoder once over every crop, and :class:`FeatureStore` serves
@@ -10,9 +10,9 @@ Store layout (one folder)::
                            feature size), erased-view settings, dtype, and frames per video
     <video>.json           per-video sidecar: frames, frames without a crop
     <video>.npy            (N, D) float16 features of frames 1..N (clean view)
-    <video>.erased<k>.npy  (N, D) the same with in-frame erasing (SPEC §7.1), k = 1..K
+    <video>.erased<k>.npy  (N, D) the same with in-frame erasing (design §7.1), k = 1..K
 
-Rows of frames without a crop hold the nearest crop's features (SPEC §3.1), so a clip is a plain
+Rows of frames without a crop hold the nearest crop's features (design §3.1), so a clip is a plain
 slice; the sidecar flags them. Every file is written to a hidden temporary name and renamed into
 place (``os.replace`` is atomic), views and sidecar first, ``<video>.npy`` last: a video is finished
 exactly when its ``.npy`` exists. A rerun skips finished videos, so extraction can be interrupted
@@ -21,10 +21,10 @@ processes split the videos by ``rank`` / ``world_size`` (video ``i`` of the sort
 ``i mod world_size``) and only ever write their own videos' files; the manifest's per-video table
 is merged under a file lock.
 
-Erased views (SPEC §7.1): one Ω per (video, view), drawn from a generator seeded by
+Erased views (design §7.1): one Ω per (video, view), drawn from a generator seeded by
 ``(seed, video name, view)``, applied to every frame of the video — so any clip cut from a view
-has the same Ω in every frame, as eq. (4)–(5) ask. Erasing zeroes pixels in [0, 1] before
-normalisation (the image ``x`` of eq. (5)).
+has the same Ω in every frame, as eqs. 4–5 ask. Erasing zeroes pixels in [0, 1] before
+normalisation (the image ``x`` of eq. 5).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def view_seed(seed: int, video: str, view: int) -> int:
 
 @dataclass(frozen=True)
 class EraseSpec:
-    """Erased views of the store (SPEC §7.1); ``views = 0`` means none."""
+    """Erased views of the store (design §7.1); ``views = 0`` means none."""
 
     views: int = 0
     ratio: float = 0.2
@@ -68,6 +68,9 @@ class EraseSpec:
     seed: int = 0
 
     def mask(self, video: str, view: int, size: int) -> Tensor:
+        # Deviation: the paper draws a fresh Ω per clip; a cached view fixes Ω per (video, view), so
+        # clips only choose among K masks. Fresh masks would need an encoder pass per clip, which
+        # features mode exists to avoid; every frame of a clip still shares one Ω (design §7.1).
         g = torch.Generator().manual_seed(view_seed(self.seed, video, view))
         return erase_mask(size, size, self.ratio, self.mode, g)[0]  # type: ignore[arg-type]
 
@@ -174,7 +177,7 @@ def shard(records: Sequence[VideoRecord], rank: int, world_size: int) -> list[Vi
 def commit_video(store: Path, rec: VideoRecord, crop_feats: np.ndarray) -> None:
     """Write one video: erased views, sidecar, then the clean array (its existence = done)."""
     # Row k of the crop-only buffer is the k-th frame with a crop; frames without one take the
-    # nearest crop's row (SPEC §3.1).
+    # nearest crop's row (design §3.1).
     row_of_frame = np.cumsum(rec.has_crop) - 1
     rows = row_of_frame[nearest_crop_index(rec.has_crop)]  # (N,)
     for k in range(1, crop_feats.shape[0]):

@@ -1,12 +1,12 @@
-"""A video model (encoder + temporal model) as one ONNX graph (``vnaw export``) — SPEC §6.
+"""A video model (encoder + temporal model) as one ONNX graph (``vnaw export``) — design §6.
 
 The exported graph takes normalised face crops of a clip and their presence flags and gives the
-per-frame probabilities of eq. (8)::
+per-frame probabilities of eq. 8::
 
     frames  (B, T, C, S, S) float32   crops normalised as the run's encoder expects (C, S, mean,
                                       std are stored in the ONNX metadata)
     present (B, T) bool               False for frames without a face (masked out of attention)
-    probs   (B, T, 8) float32         per-frame class probabilities, SPEC §2 order
+    probs   (B, T, 8) float32         per-frame class probabilities, design §2 order
 
 ``B`` and ``T`` are dynamic (``T ≥ 2``: torch.export specialises size-1 axes). Whole-video inference (windows, averaging, filling) stays outside the
 graph, as in :mod:`vnaw.inference.predict`.
@@ -35,7 +35,7 @@ class _Probs(nn.Module):
         self.model = model
 
     def forward(self, frames: Tensor, present: Tensor) -> Tensor:
-        return self.model(frames, present).probs  # (B, T, K), Eq. (6)–(8)
+        return self.model(frames, present).probs  # (B, T, K), eqs. 6–8
 
 
 def _example(model: VideoModel, batch: int, length: int) -> Tensor:

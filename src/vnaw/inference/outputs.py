@@ -24,7 +24,7 @@ TABLE_COLUMNS = [
 
 
 def frame_table(video: str, times: np.ndarray, track: TrackResult):
-    """The per-frame table of SPEC §8 with exactly :data:`TABLE_COLUMNS`."""
+    """The per-frame table of design §8 with exactly :data:`TABLE_COLUMNS`."""
     import pandas as pd
 
     probs = track.probs / track.probs.sum(axis=1, keepdims=True)  # exact sums despite float error
@@ -32,7 +32,7 @@ def frame_table(video: str, times: np.ndarray, track: TrackResult):
     df = pd.DataFrame(probs, columns=list(CLASSES))
     df.insert(0, "face_found", track.face_found.astype(int))
     df.insert(0, "time_s", np.round(times, 4))
-    df.insert(0, "frame", np.arange(1, len(probs) + 1))  # 1-based, SPEC §8
+    df.insert(0, "frame", np.arange(1, len(probs) + 1))  # 1-based, design §8
     df.insert(0, "video", track.name)
     df["pred"] = [CLASSES[i] for i in idx]
     df["pred_index"] = idx

@@ -1,12 +1,12 @@
-"""Raw video → per-frame expression probabilities (``vnaw predict``) — SPEC §8, §4, §3.1.
+"""Raw video → per-frame expression probabilities (``vnaw predict``) — design §8, §4, §3.1.
 
 Pipeline per video, streaming in chunks of frames so that memory does not grow with the video
 (no decoded frame, crop or feature is kept beyond its chunk and the temporal model's window):
 
 1. decode (PyAV) → 2. detect, track and align faces (:mod:`vnaw.faces.pipeline`) → 3. image encoder on the
-aligned crops (batched per chunk), eq. (6) → 4. the temporal model over ``P``-frame windows of a
+aligned crops (batched per chunk), eq. 6 → 4. the temporal model over ``P``-frame windows of a
 rolling buffer (:class:`WindowStream`), whose result equals :func:`vnaw.inference.windows.predict_video`
-on the whole video: windows as in SPEC §8, each frame's probabilities averaged over the windows
+on the whole video: windows as in design §8, each frame's probabilities averaged over the windows
 covering it, frames without a face filled from the nearest frame with one.
 
 Without ``--model`` there is no temporal model: the shipped encoder's own per-frame probabilities are
@@ -78,84 +78,96 @@ def predict_file(
     """Stream one video through faces → encoder → temporal model (module docstring)."""
     path = Path(path)
     cfg = face_config or FaceConfig()
-    timings = {"decode": 0.0, "detect": 0.0, "encode": 0.0, "temporal": 0.0}
     detect = make_detector(detector, detector_weights, cfg)
     tracker = IoUTracker()
-    streams: dict[int, WindowStream | SmoothStream] = {}
-    boxes: dict[int, _Growing] = {}
-    seen: dict[int, int] = {}
-    sum_x: dict[int, float] = {}
-    times: list[float] = []
-    dim = None
+    tracks = _Tracks(model)
+    items: list[tuple[int, int, np.ndarray]] = []  # (frame, track, aligned crop) of this chunk
+    start = 0
+    try:
+        for fr in _timed(iter_frames(path), tracks.timings, "decode"):
+            t0 = time.perf_counter()
+            tracks.times.append(fr.time)
+            faces = detect(fr.rgb)
+            for tid, face in zip(tracker.update([f.box for f in faces]), faces, strict=True):
+                items.append(
+                    (fr.index, tid, align(fr.rgb, face.points, cfg.crop_size, cfg.template_scale))
+                )
+                tracks.saw(tid, fr.index, face.box)
+            tracks.timings["detect"] += time.perf_counter() - t0
+            if len(tracks.times) - start >= chunk:
+                tracks.flush(start, items)
+                items, start = [], len(tracks.times)
+        if len(tracks.times) > start:
+            tracks.flush(start, items)
+    finally:
+        detect.close()
+    return tracks.result(path, cfg.min_track_fraction)
 
-    def new_stream() -> WindowStream | SmoothStream:
-        if model.temporal is not None:
-            return WindowStream(model.temporal, model.clip_length, model.stride)
-        return SmoothStream(model.smooth)
 
-    def flush(start: int, items: list[tuple[int, int, np.ndarray]]) -> None:
+class _Tracks:
+    """Per face track: its stream (window or smoothing), boxes and statistics for naming."""
+
+    def __init__(self, model: VideoModel) -> None:
+        self.model = model
+        self.timings = {"decode": 0.0, "detect": 0.0, "encode": 0.0, "temporal": 0.0}
+        self.times: list[float] = []
+        self.streams: dict[int, WindowStream | SmoothStream] = {}
+        self.boxes: dict[int, _Growing] = {}
+        self.seen: dict[int, int] = {}
+        self.sum_x: dict[int, float] = {}
+        self.dim: int | None = None
+
+    def saw(self, tid: int, frame: int, box: np.ndarray) -> None:
+        self.boxes.setdefault(tid, _Growing(4)).ensure(frame + 1)
+        self.boxes[tid].data[frame] = box
+        self.seen[tid] = self.seen.get(tid, 0) + 1
+        self.sum_x[tid] = self.sum_x.get(tid, 0.0) + float(box[0] + box[2]) / 2
+
+    def _new_stream(self) -> WindowStream | SmoothStream:
+        m = self.model
+        if m.temporal is not None:
+            return WindowStream(m.temporal, m.clip_length, m.stride)
+        return SmoothStream(m.smooth)
+
+    def flush(self, start: int, items: list[tuple[int, int, np.ndarray]]) -> None:
         """Encode the chunk's crops, push a row per frame to every track."""
-        nonlocal dim
         t0 = time.perf_counter()
-        n = len(times) - start
-        out = None
-        if items:
-            out = model.frame_outputs([c for _, _, c in items])
-            dim = out.shape[1]
-        timings["encode"] += time.perf_counter() - t0
+        n = len(self.times) - start
+        out = self.model.frame_outputs([c for _, _, c in items]) if items else None
+        if out is not None:
+            self.dim = out.shape[1]
+        self.timings["encode"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        if dim is None:
+        if self.dim is None:
             return  # no face yet in the video: rows are pushed once a track exists
-        for tid in {t for _, t, _ in items} - set(streams):
-            streams[tid] = new_stream()
+        for tid in {t for _, t, _ in items} - set(self.streams):
+            self.streams[tid] = self._new_stream()
             for a in range(0, start, 256):  # frames before the track's first chunk: no face
                 m = min(256, start - a)
-                streams[tid].push(np.zeros((m, dim), np.float32), np.zeros(m, bool))
-        for tid, stream in streams.items():
-            rows = np.zeros((n, dim), np.float32)
+                self.streams[tid].push(np.zeros((m, self.dim), np.float32), np.zeros(m, bool))
+        for tid, stream in self.streams.items():
+            rows = np.zeros((n, self.dim), np.float32)
             face = np.zeros(n, bool)
             for (k, t, _), row in zip(items, out if out is not None else [], strict=False):
                 if t == tid:
                     rows[k - start], face[k - start] = row, True
             stream.push(rows, face)
-        timings["temporal"] += time.perf_counter() - t0
+        self.timings["temporal"] += time.perf_counter() - t0
 
-    items: list[tuple[int, int, np.ndarray]] = []  # (frame, track, aligned crop)
-    start = 0
-    try:
-        for fr in _timed(iter_frames(path), timings, "decode"):
-            t0 = time.perf_counter()
-            times.append(fr.time)
-            faces = detect(fr.rgb)
-            for tid, face in zip(tracker.update([f.box for f in faces]), faces, strict=True):
-                crop = align(fr.rgb, face.points, cfg.crop_size, cfg.template_scale)
-                items.append((fr.index, tid, crop))
-                boxes.setdefault(tid, _Growing(4)).ensure(fr.index + 1)
-                boxes[tid].data[fr.index] = face.box
-                seen[tid] = seen.get(tid, 0) + 1
-                sum_x[tid] = sum_x.get(tid, 0.0) + float(face.box[0] + face.box[2]) / 2
-            timings["detect"] += time.perf_counter() - t0
-            if len(times) - start >= chunk:
-                flush(start, items)
-                items, start = [], len(times)
-        if len(times) > start:
-            flush(start, items)
-    finally:
-        detect.close()
-    n = len(times)
-    t0 = time.perf_counter()
-    names = name_tracks(
-        path.stem, seen, {t: sum_x[t] / seen[t] for t in seen}, n, cfg.min_track_fraction
-    )
-    results = []
-    for tid, name in sorted(names.items(), key=lambda kv: kv[1]):
-        stream = streams[tid]
-        face = np.asarray(stream.face, dtype=bool)
-        box = np.full((n, 4), np.nan)
-        b = boxes[tid].view()
-        box[: len(b)] = np.where(face[: len(b), None], b, np.nan)
-        results.append(TrackResult(name, stream.finish(), face, box))
-    timings["temporal"] += time.perf_counter() - t0
-    if not results:
-        raise VideoError(f"{path}: no face found in any of its {n} frames; nothing to predict")
-    return VideoResult(path.stem, np.asarray(times), results, timings)
+    def result(self, path: Path, min_track_fraction: float) -> VideoResult:
+        n = len(self.times)
+        t0 = time.perf_counter()
+        mean_x = {t: self.sum_x[t] / self.seen[t] for t in self.seen}
+        names = name_tracks(path.stem, self.seen, mean_x, n, min_track_fraction)
+        results = []
+        for tid, name in sorted(names.items(), key=lambda kv: kv[1]):
+            stream = self.streams[tid]
+            face = np.asarray(stream.face, dtype=bool)
+            box = np.full((n, 4), np.nan)
+            b = self.boxes[tid].view()
+            box[: len(b)] = np.where(face[: len(b), None], b, np.nan)
+            results.append(TrackResult(name, stream.finish(), face, box))
+        self.timings["temporal"] += time.perf_counter() - t0
+        if not results:
+            raise VideoError(f"{path}: no face found in any of its {n} frames; nothing to predict")
+        return VideoResult(path.stem, np.asarray(self.times), results, self.timings)

@@ -1,4 +1,4 @@
-"""Whole-video inference fed in chunks: windows of the temporal model, or smoothing (SPEC §8).
+"""Whole-video inference fed in chunks: windows of the temporal model, or smoothing (design §8).
 
 :class:`WindowStream` gives exactly what :func:`vnaw.inference.windows.predict_video` gives on the
 whole video while holding only the frames of pending windows; :class:`SmoothStream` averages the
@@ -38,7 +38,7 @@ class _Growing:
 class WindowStream:
     """The temporal model over a video fed in chunks; :meth:`finish` equals ``predict_video``.
 
-    Windows are those of :func:`vnaw.data.clips.eval_windows` (SPEC §8): starts ``0, s, 2s, …``
+    Windows are those of :func:`vnaw.data.clips.eval_windows` (design §8): starts ``0, s, 2s, …``
     while ``start + P < N``, then ``[N − P, N)``. A strided window is run as soon as one frame past
     its end has arrived (then ``start + P < N`` is sure); the last one when the video ends. Only the
     frames of pending windows and the last ``P`` frames are buffered.
@@ -104,7 +104,7 @@ class WindowStream:
             raise ValueError("no frame of this video has a face: nothing to predict from")
         self.pending.append((n - self.p, n) if n > self.p else (0, n))  # flush with the end
         self._run()
-        probs = self.total.view() / self.count.view()  # mean over covering windows, SPEC §8
+        probs = self.total.view() / self.count.view()  # mean over covering windows, design §8
         return fill_from_nearest(probs, np.asarray(self.face, dtype=bool))
 
 

@@ -1,4 +1,4 @@
-"""The ABAW test-set submission file (SPEC §3.1): the organisers' list in, one label per line out."""
+"""The ABAW test-set submission file (design §3.1): the organisers' list in, one label per line out."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 from vnaw.errors import DataError
 from vnaw.labels import AFFWILD2_HEADER
 
-SUBMISSION_HEADER = "image_location," + AFFWILD2_HEADER  # SPEC §3.1
+SUBMISSION_HEADER = "image_location," + AFFWILD2_HEADER  # design §3.1
 
 
 def read_test_list(path: str | Path) -> list[tuple[str, int]]:
-    """The organisers' list (SPEC §3.1): ``(video, 1-based frame)`` per line, in file order.
+    """The organisers' list (design §3.1): ``(video, 1-based frame)`` per line, in file order.
 
     Lines are ``<video>/<k:05d>.jpg`` optionally followed by ``,…``; a header line is skipped.
     """
@@ -32,7 +32,7 @@ def read_test_list(path: str | Path) -> list[tuple[str, int]]:
 def submission_lines(
     test_list: list[tuple[str, int]], preds: dict[str, np.ndarray], source: str | Path = "test list"
 ) -> list[str]:
-    """Header + ``<video>/<k:05d>.jpg,<class index>`` per test-list entry, in order (SPEC §3.1).
+    """Header + ``<video>/<k:05d>.jpg,<class index>`` per test-list entry, in order (design §3.1).
 
     A frame past the end of its predictions (the organisers counted one more) takes the last one.
     """

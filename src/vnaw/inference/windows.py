@@ -1,4 +1,4 @@
-"""Whole-video inference with overlapping windows — SPEC §8.
+"""Whole-video inference with overlapping windows — design §8.
 
 A video of ``N`` frames is cut into ``P``-frame windows with stride ``s`` (default ``P/2``, see
 :func:`vnaw.data.clips.eval_windows`); each frame's probabilities are the mean over all windows that
@@ -34,12 +34,12 @@ def average_windows(
 
 
 def fill_from_nearest(probs: np.ndarray, has_face: np.ndarray) -> np.ndarray:
-    """Frames without a face take the probabilities of the nearest frame with one (SPEC §8)."""
+    """Frames without a face take the probabilities of the nearest frame with one (design §8)."""
     return probs[nearest_crop_index(has_face)]
 
 
 def ambiguity(probs: np.ndarray) -> np.ndarray:
-    """``1 − (p₁ − p₂)`` with ``p₁ ≥ p₂`` the two largest probabilities of each row (SPEC §8)."""
+    """``1 − (p₁ − p₂)`` with ``p₁ ≥ p₂`` the two largest probabilities of each row (design §8)."""
     top2 = np.sort(probs, axis=-1)[..., -2:]
     return 1.0 - (top2[..., 1] - top2[..., 0])
 

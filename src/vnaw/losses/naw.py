@@ -1,4 +1,4 @@
-"""Noise-aware Adaptive Weighting (NAW) and the NLA loss — paper §3.7, eq. (10)–(12); SPEC §5.
+"""Noise-aware Adaptive Weighting (NAW) and the NLA loss — paper §3.7, eqs. 10–12; design §5.
 
 NAW gives each sample a weight from where its prediction sits in the plane
 ``x = (p_GT, p_NN)`` (probability of the labelled class, largest other probability), using one of two
@@ -8,7 +8,7 @@ Near-misses get the largest weights; confidently wrong samples (likely wrong lab
 Symbols → names:
 
 =========================  ==========================================
-paper / SPEC               code
+paper / design             code
 =========================  ==========================================
 ``p_i`` (softmax)          ``probs``
 ``y_i``                    ``targets``
@@ -41,7 +41,7 @@ from vnaw.labels import IGNORE_INDEX
 
 @dataclass(frozen=True)
 class NAWParams:
-    """NLA's published Gaussian settings (SPEC §5). ``cov_true`` is scaled by ε."""
+    """NLA's published Gaussian settings (design §5). ``cov_true`` is scaled by ε."""
 
     mu_true: tuple[float, float] = (0.5, 0.5)
     var_true: float = 0.80
@@ -56,7 +56,7 @@ NAW_DEFAULTS = NAWParams()
 
 
 def naw_epsilon(epoch: int, num_epochs: int, rate: float = NAW_DEFAULTS.epsilon_rate) -> float:
-    """ε schedule of NLA (SPEC §5): ``ε = 1 − exp(−rate·e/E)`` for epoch ``e = 0 … E−1``."""
+    """ε schedule of NLA (design §5): ``ε = 1 − exp(−rate·e/E)`` for epoch ``e = 0 … E−1``."""
     if num_epochs <= 0:
         raise ValueError(f"num_epochs must be positive, got {num_epochs}")
     return 1.0 - math.exp(-rate * epoch / num_epochs)
@@ -91,13 +91,13 @@ def naw_weight(
     *,
     params: NAWParams = NAW_DEFAULTS,
 ) -> Tensor:
-    """Per-sample NAW weight ``w*`` of eq. (11).
+    """Per-sample NAW weight ``w*`` of eq. 11.
 
     Args:
         probs: ``(N, K)`` class probabilities, rows summing to 1.
         targets: ``(N,)`` integer labels in ``0..K-1`` (filter out ``-1`` before calling).
         epsilon: ε of the schedule (:func:`naw_epsilon`); 0 makes Σ_T diagonal.
-        normalize: multiply by ``C = 1/(2π√|Σ|)`` as in eq. (11).
+        normalize: multiply by ``C = 1/(2π√|Σ|)`` as in eq. 11.
         params: the Gaussian constants (NLA's by default).
 
     Returns:
@@ -130,7 +130,7 @@ def naw_weight(
 def weighted_cross_entropy(
     log_probs: Tensor, targets: Tensor, weights: Tensor | None = None
 ) -> Tensor:
-    """Mean of ``(1 + w_i)·CE_i`` over samples with a valid target — eq. (12); eq. (10) if no weights.
+    """Mean of ``(1 + w_i)·CE_i`` over samples with a valid target — eq. 12; eq. 10 if no weights.
 
     Args:
         log_probs: ``(N, K)`` log-probabilities.
@@ -156,7 +156,7 @@ def naw_cross_entropy(
     detach: bool = False,
     params: NAWParams = NAW_DEFAULTS,
 ) -> tuple[Tensor, Tensor]:
-    """NAW-weighted cross-entropy, eq. (12), on log-probabilities; ``-1`` targets ignored.
+    """NAW-weighted cross-entropy, eq. 12, on log-probabilities; ``-1`` targets ignored.
 
     Returns ``(loss, weights)`` where ``weights`` holds ``w*`` of the valid samples only.
     ``detach=True`` stops gradients through the weight (the NLA reference does not detach).
@@ -195,7 +195,7 @@ def nla_loss(
     detach: bool = False,
     params: NAWParams = NAW_DEFAULTS,
 ) -> tuple[Tensor, Tensor]:
-    """NLA total loss ``L = λ·L_NAW + (1−λ)·L_JSD`` (SPEC §5).
+    """NLA total loss ``L = λ·L_NAW + (1−λ)·L_JSD`` (design §5).
 
     ``L_NAW`` (eq. 12) is taken on the original images' predictions; ``L_JSD`` is the mean
     Jensen–Shannon divergence between the predictions for each image and its horizontal flip.

@@ -1,4 +1,4 @@
-"""Video-based NAW loss (V-NAW) — paper §3.7, eq. (9)–(12); SPEC §7.2.
+"""Video-based NAW loss (V-NAW) — paper §3.7, eqs. 9–12; design §7.2.
 
 Two levels:
 
@@ -72,7 +72,7 @@ class VNAWLoss(nn.Module):
     Args:
         level: ``"clip"`` (paper) or ``"frame"`` (released code).
         naw: weight by NAW (12); False gives plain cross-entropy (10).
-        normalize: include ``C`` of eq. (11).
+        normalize: include ``C`` of eq. 11.
         detach: stop gradients through the NAW weight (the reference does not).
         consistency: λ for the optional flip-consistency term; ``L = λ·L + (1−λ)·JSD``.
         params: NAW Gaussian constants.
@@ -100,7 +100,7 @@ class VNAWLoss(nn.Module):
         self.epsilon = 1.0
 
     def set_epoch(self, epoch: int, num_epochs: int) -> None:
-        """Advance ε from the epoch index (SPEC §5): ``ε = 1 − exp(−15·e/E)``."""
+        """Advance ε from the epoch index (design §5): ``ε = 1 − exp(−15·e/E)``."""
         self.epsilon = naw_epsilon(epoch, num_epochs, self.params.epsilon_rate)
 
     def forward(
@@ -119,7 +119,7 @@ class VNAWLoss(nn.Module):
 
         if self.level == "clip":
             targets = clip_majority_label(labels, valid, num_classes)  # y_i
-            sample_probs = masked_clip_mean(probs, valid)  # p̄_i, Eq. (9)
+            sample_probs = masked_clip_mean(probs, valid)  # p̄_i, the clip mean of eq. 9
             # log of a mean of softmaxes; the clamp only guards log(0) in fp32.
             log_probs = sample_probs.clamp_min(torch.finfo(torch.float32).tiny).log()
         else:
@@ -135,9 +135,9 @@ class VNAWLoss(nn.Module):
                 normalize=self.normalize,
                 detach=self.detach,
                 params=self.params,
-            )  # Eq. (11)–(12)
+            )  # eqs. 11–12
         else:
-            loss = weighted_cross_entropy(log_probs, targets)  # Eq. (10)
+            loss = weighted_cross_entropy(log_probs, targets)  # plain CE, eq. 10
             weights = log_probs.new_zeros(0)
 
         if flipped_logits is not None:

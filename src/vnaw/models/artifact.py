@@ -24,14 +24,8 @@ from typing import Any
 from vnaw.config import RunConfig, load_config
 from vnaw.errors import ConfigError, ModelFileError
 from vnaw.files import atomic_json, load_into, load_state_dict, load_torch, save_safetensors
-from vnaw.models.encoder import (
-    DEFAULT_NAME,
-    Encoder,
-    EncoderMeta,
-    build_trunk,
-    encoder_from_identity,
-    load_encoder,
-)
+from vnaw.models.encoder import EncoderMeta, build_trunk
+from vnaw.models.frame_encoder import DEFAULT_NAME, Encoder, encoder_from_identity, load_encoder
 from vnaw.models.temporal import TemporalEncoder
 from vnaw.models.video import SMOOTH_HALF_WIDTH, VideoModel
 
@@ -163,6 +157,9 @@ def load_video_model(
 
 def default_video_model(smooth: int = SMOOTH_HALF_WIDTH) -> VideoModel:
     """The shipped image encoder alone (no temporal model): smoothed per-frame probabilities."""
+    # Deviation: the paper always predicts with a temporal model; none can be shipped (it is
+    # trained on Aff-Wild2, which is licensed), so without a run the shipped encoder's per-frame
+    # probabilities are smoothed over neighbouring frames instead (design §8).
     return VideoModel(
         None,
         load_encoder(DEFAULT_NAME),

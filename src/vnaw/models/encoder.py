@@ -1,8 +1,8 @@
-"""Image encoder: a timm trunk plus a linear 8-class head — paper §3.5, eq. (6); SPEC §5.
+"""Image encoder: a timm trunk plus a linear 8-class head — paper §3.5, eq. 6; design §5.
 
 The trunk is any ``timm`` backbone created with ``num_classes=0``: its output is the pooled
-pre-logits vector, the frame feature ``E(x)`` of eq. (6). For NLA pretraining (SPEC §5) a linear
-head turns it into logits over the 8 classes of SPEC §2; the video model later drops the head.
+pre-logits vector, the frame feature ``E(x)`` of eq. 6. For NLA pretraining (design §5) a linear
+head turns it into logits over the 8 classes of design §2; the video model later drops the head.
 
 An encoder is stored as two files side by side (the form ``vnaw extract`` reads):
 
@@ -27,7 +27,6 @@ Symbols → names: ``E(·)`` → ``trunk``; ``E(x_p)`` → ``features`` ``(N, D)
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -38,8 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vnaw.errors import ModelFileError
-from vnaw.files import atomic_text, file_hash, load_into, load_state_dict, save_safetensors
+from vnaw.errors import ConfigError, ModelFileError
+from vnaw.files import atomic_text, load_into, load_state_dict, save_safetensors
 from vnaw.labels import CLASSES
 from vnaw.models.preprocess import preprocess
 
@@ -115,17 +114,21 @@ def build_trunk(meta: EncoderMeta) -> nn.Module:
     """
     import timm
 
-    trunk = timm.create_model(
-        meta.backbone,
-        pretrained=False,
-        num_classes=0,  # pooled pre-logits features, SPEC §5
-        in_chans=meta.channels,
-        **meta.model_kwargs,
-    )
+    try:
+        trunk = timm.create_model(
+            meta.backbone,
+            pretrained=False,
+            num_classes=0,  # pooled pre-logits features, design §5
+            in_chans=meta.channels,
+            **meta.model_kwargs,
+        )
+    except (RuntimeError, TypeError, ValueError) as err:  # unknown name or keyword
+        raise ConfigError(f"backbone {meta.backbone!r} with {meta.model_kwargs}: {err}") from None
     if not meta.stem_pool:
         if not isinstance(getattr(trunk, "maxpool", None), nn.MaxPool2d):
-            raise ValueError(
-                f"stem_pool=False needs a trunk with a stem max-pool; {meta.backbone} has none"
+            raise ConfigError(
+                f"stem_pool=False needs a trunk with a stem max-pool; {meta.backbone} has none "
+                "(set model.stem_pool=true)"
             )
         trunk.maxpool = nn.Identity()
     meta.feature_size = int(trunk.num_features)
@@ -133,7 +136,7 @@ def build_trunk(meta: EncoderMeta) -> nn.Module:
 
 
 class ImageClassifier(nn.Module):
-    """Trunk + linear head: an 8-class expression classifier for single face crops (SPEC §5)."""
+    """Trunk + linear head: an 8-class expression classifier for single face crops (design §5)."""
 
     def __init__(self, meta: EncoderMeta | None = None) -> None:
         super().__init__()
@@ -142,7 +145,7 @@ class ImageClassifier(nn.Module):
         self.head = nn.Linear(self.meta.feature_size, len(self.meta.classes))
 
     def forward_features(self, x: Tensor) -> Tensor:
-        """``(N, C, H, W)`` normalised images → ``(N, D)`` pooled features, eq. (6)."""
+        """``(N, C, H, W)`` normalised images → ``(N, D)`` pooled features, eq. 6."""
         return self.trunk(x)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -153,7 +156,7 @@ class ImageClassifier(nn.Module):
         """``(N, C, H, W)`` normalised images → ``(N, 8)`` probabilities.
 
         ``flip`` averages the softmax of each image and its horizontal mirror (test-time
-        augmentation; NLA trains the two to agree, SPEC §5). It costs a second forward pass and
+        augmentation; NLA trains the two to agree, design §5). It costs a second forward pass and
         adds 0.7 points of FERPlus test accuracy to the shipped encoder (MODEL_CARD.md).
         """
         if not flip:
@@ -207,7 +210,7 @@ class ImageClassifier(nn.Module):
     def predict_proba(
         self, images: list[np.ndarray] | np.ndarray, batch_size: int = 256, *, flip: bool = True
     ) -> np.ndarray:
-        """Class probabilities ``(N, 8)`` for uint8 face crops, columns in SPEC §2 order.
+        """Class probabilities ``(N, 8)`` for uint8 face crops, columns in design §2 order.
 
         Args:
             images: a list of ``H×W`` grey or ``H×W×3`` RGB uint8 arrays, any size (or one array
@@ -257,146 +260,3 @@ def default_encoder_path() -> Path:
     if not stem.with_suffix(".safetensors").is_file():
         raise ModelFileError(f"{stem}.safetensors: the default encoder is missing from the package")
     return stem
-
-
-# -- encoders for feature extraction and video models ------------------------------------------
-
-
-@dataclass
-class Encoder:
-    """A frame encoder ``E`` of Eq. (6) with how to feed it and where its weights came from.
-
-    ``trunk(x)`` maps normalised ``(N, C, S, S)`` crops (:mod:`vnaw.models.preprocess`) to
-    ``(N, meta.feature_size)`` features. :meth:`identity` is what a feature store or a run records
-    so that :func:`encoder_from_identity` can rebuild the same encoder, checked by its hash.
-    """
-
-    trunk: nn.Module
-    meta: EncoderMeta
-    name: str  # "default:<backbone>", "<backbone>:<file stem>", or a timm name
-    weights: str | None  # weights file, None for a seeded random initialisation
-    weights_hash: str  # first 16 hex digits of its SHA-256, or "random-init-seed<n>"
-    head: nn.Module | None = None  # the classifier head of an encoder file (8 classes)
-
-    def identity(self) -> dict[str, Any]:
-        m = self.meta
-        return {
-            "name": self.name,
-            "weights": self.weights,
-            "weights_hash": self.weights_hash,
-            "input_size": int(m.input_size),
-            "channels": int(m.channels),
-            "mean": [float(v) for v in m.mean],
-            "std": [float(v) for v in m.std],
-            "feature_size": int(m.feature_size),
-        }
-
-
-def _is_encoder_file(name_or_file: str) -> bool:
-    p = Path(name_or_file)
-    return p.suffix in (".json", ".safetensors") or p.with_suffix(".json").is_file()
-
-
-def load_encoder(
-    name_or_file: str | os.PathLike[str] | None = DEFAULT_NAME,
-    weights: str | os.PathLike[str] | None = None,
-    *,
-    random_init: bool = False,
-    input_size: int | None = None,
-    channels: int = 3,
-    seed: int = 0,
-) -> Encoder:
-    """The frame encoder: ``"default"`` (the shipped one), an encoder file (either file of the
-    ``.safetensors`` + ``.json`` pair, or their stem), or a timm model name, which needs ``weights``
-    (safetensors, or a state dict read with ``weights_only``) unless ``random_init`` is asked for
-    explicitly. Trunk in eval mode. Never downloads."""
-    name = DEFAULT_NAME if name_or_file is None else str(name_or_file)
-    if name == DEFAULT_NAME or _is_encoder_file(name):
-        clf = ImageClassifier.load(name)
-        wpath = (
-            default_encoder_path().with_suffix(".safetensors")
-            if name == DEFAULT_NAME
-            else encoder_paths(name)[0]
-        )
-        label = (
-            f"default:{clf.meta.backbone}"
-            if name == DEFAULT_NAME
-            else f"{clf.meta.backbone}:{Path(name).stem}"
-        )
-        return Encoder(
-            clf.trunk.eval(), clf.meta, label, str(wpath), file_hash(wpath), clf.head.eval()
-        )
-    return _timm_encoder(name, weights, random_init, input_size, channels, seed)
-
-
-def _timm_encoder(
-    name: str,
-    weights: str | os.PathLike[str] | None,
-    random_init: bool,
-    input_size: int | None,
-    channels: int,
-    seed: int,
-) -> Encoder:
-    import timm
-
-    from vnaw.errors import ConfigError
-
-    if weights is None and not random_init:
-        raise ConfigError(
-            f"encoder {name!r} has no weights: pass a weights file, or ask for random "
-            "initialisation explicitly (--random-init)"
-        )
-    try:
-        torch.manual_seed(seed)  # a random-init encoder is then the same in every process
-        trunk = timm.create_model(name, pretrained=False, num_classes=0, in_chans=channels)
-    except RuntimeError as err:  # timm: "Unknown model"
-        raise ConfigError(f"encoder {name!r}: {err}") from None
-    if weights is not None:
-        state = load_state_dict(weights)
-        own = trunk.state_dict()
-        load_into(trunk, {k: v for k, v in state.items() if k in own}, weights)  # drops a head
-    cfg = getattr(trunk, "pretrained_cfg", {}) or {}
-    mean = list(cfg.get("mean", (0.485, 0.456, 0.406)))[:channels]
-    std = list(cfg.get("std", (0.229, 0.224, 0.225)))[:channels]
-    if channels == 1 and len(mean) != 1:
-        mean, std = [float(np.mean(mean))], [float(np.mean(std))]
-    meta = EncoderMeta(
-        backbone=name,
-        model_kwargs={},
-        stem_pool=True,
-        input_size=int(input_size or cfg.get("input_size", (3, 224, 224))[-1]),
-        channels=channels,
-        mean=tuple(mean),
-        std=tuple(std),
-        feature_size=int(trunk.num_features),
-    )
-    wpath = None if weights is None else str(weights)
-    digest = file_hash(weights) if weights is not None else f"random-init-seed{seed}"
-    return Encoder(trunk.eval(), meta, name, wpath, digest)
-
-
-def encoder_from_identity(ident: dict[str, Any], source: str = "") -> Encoder:
-    """Rebuild the encoder that a feature store or run recorded (:meth:`Encoder.identity`);
-    refuses weights whose hash changed since."""
-    name, weights = str(ident.get("name", DEFAULT_NAME)), ident.get("weights")
-    digest = str(ident.get("weights_hash", ""))
-    if name.startswith("default:") or name == DEFAULT_NAME:
-        enc = load_encoder(DEFAULT_NAME)
-    elif weights and _is_encoder_file(str(weights)):
-        enc = load_encoder(weights)
-    else:
-        random = weights is None and digest.startswith("random-init-seed")
-        enc = load_encoder(
-            name,
-            weights,
-            random_init=random,
-            input_size=ident.get("input_size"),
-            channels=int(ident.get("channels", 3)),
-            seed=int(digest.removeprefix("random-init-seed")) if random else 0,
-        )
-    if digest and not name.startswith("default:") and enc.weights_hash != digest:
-        raise ModelFileError(
-            f"{weights}: its content changed since {source or 'the run'} used it (hash "
-            f"{enc.weights_hash}, recorded {digest}); name the encoder it was made with"
-        )
-    return enc

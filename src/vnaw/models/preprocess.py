@@ -11,7 +11,7 @@ computed the same way:
    runs per crop, so it is cheap in DataLoader workers and next to the encoder's threads.
 2. :func:`to_input` — a uint8 batch ``(N, C, S, S)`` → float, scaled to [0, 1], normalised with the
    encoder's mean and std (skipped with ``normalized=False``: in-frame erasing zeroes pixels of
-   ``x`` in [0, 1] first, Eq. (5), then :func:`normalize` runs).
+   ``x`` in [0, 1] first, eq. 5, then :func:`normalize` runs).
 """
 
 from __future__ import annotations

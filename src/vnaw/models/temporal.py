@@ -1,4 +1,4 @@
-"""Temporal encoder of V-NAW — paper §3.6, eq. (6)–(9); SPEC §6.
+"""Temporal encoder of V-NAW — paper §3.6, eqs. 6–9; design §6.
 
 Frame features ``F = (E(x_1), …, E(x_P))`` (6) → linear projection to the model width → sinusoidal
 encoding of each frame's *original* offset in the clip (a skipped frame leaves a gap in time, not a
@@ -23,7 +23,7 @@ from vnaw.labels import NUM_CLASSES
 
 @dataclass
 class TemporalConfig:
-    """Hyper-parameters; defaults are the authors' released code (SPEC §6)."""
+    """Hyper-parameters; defaults are the authors' released code (design §6)."""
 
     feature_dim: int = 768  # Swin-T pooled features; set to the encoder's ``num_features``
     num_classes: int = NUM_CLASSES
@@ -37,8 +37,8 @@ class TemporalConfig:
 
 class TemporalOutput(NamedTuple):
     logits: Tensor  # (B, T, K) per-frame logits h
-    probs: Tensor  # (B, T, K) per-frame softmax, Eq. (8)
-    clip_probs: Tensor  # (B, K) mean over present frames, Eq. (9)
+    probs: Tensor  # (B, T, K) per-frame softmax p_{i,p}, (8)
+    clip_probs: Tensor  # (B, K) clip probability p_i: mean over present frames, (9)
 
 
 def sinusoidal_encoding(positions: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
@@ -57,13 +57,13 @@ def sinusoidal_encoding(positions: Tensor, dim: int, max_period: float = 10000.0
 
 
 def masked_clip_mean(probs: Tensor, mask: Tensor) -> Tensor:
-    """Mean of ``probs (B, T, K)`` over the frames where ``mask (B, T)`` is True — eq. (9).
+    """Mean of ``probs (B, T, K)`` over the frames where ``mask (B, T)`` is True — eq. 9.
 
     A clip with no frame in the mask gets all zeros.
     """
     weights = mask.to(probs.dtype)[..., None]  # (B, T, 1)
     # Deviation: the paper divides by P; we divide by the frames present, so dropped and padded
-    # frames enter neither numerator nor denominator (SPEC §6).
+    # frames enter neither numerator nor denominator (design §6).
     return (probs * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)  # Eq. (9)
 
 

@@ -1,11 +1,11 @@
-"""The video model: image encoder + temporal encoder + how to feed them — paper §3.6, Eq. (6)–(9).
+"""The video model: image encoder + temporal encoder + how to feed them — paper §3.6, eqs. 6–9.
 
 One class serves end-to-end training, evaluation, ``vnaw predict``, ONNX export and the ABAW
 submission: :class:`VideoModel` holds
 
-* ``encoder`` — the frame encoder ``E`` of Eq. (6) (a trunk; ``None`` when the model is trained on
+* ``encoder`` — the frame encoder ``E`` of eq. 6 (a trunk; ``None`` when the model is trained on
   cached features and the encoder is kept apart, see :mod:`vnaw.models.artifact`);
-* ``temporal`` — the :class:`~vnaw.models.temporal.TemporalEncoder` of Eq. (7)–(9) (``None`` for
+* ``temporal`` — the :class:`~vnaw.models.temporal.TemporalEncoder` of eqs. 7–9 (``None`` for
   the shipped image encoder alone, whose per-frame probabilities are then smoothed over time);
 * the preprocessing metadata of ``E`` (input size, channels, normalisation; ``meta``) and the
   window settings of whole-video inference (``clip_length`` P, ``stride``).
@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vnaw.models.encoder import Encoder, EncoderMeta
+from vnaw.models.encoder import EncoderMeta
+from vnaw.models.frame_encoder import Encoder
 from vnaw.models.preprocess import preprocess
 from vnaw.models.temporal import TemporalEncoder, TemporalOutput
 
@@ -57,14 +58,14 @@ class VideoModel(nn.Module):
         self.description = description
 
     def encode(self, x: Tensor) -> Tensor:
-        """Normalised crops ``(N, C, S, S)`` → frame features ``(N, D)``, Eq. (6)."""
+        """Normalised crops ``(N, C, S, S)`` → frame features ``(N, D)``, eq. 6."""
         if self.encoder is None:
             raise ValueError("this video model has no image encoder: it reads cached features")
         return self.encoder(x)  # E(x), Eq. (6)
 
     def forward(self, frames: Tensor, present: Tensor | None = None) -> TemporalOutput:
         """``(B, T, C, S, S)`` normalised crops, or ``(B, T, D)`` features when the encoder is kept
-        apart, and ``present (B, T)`` → per-frame logits/probabilities, Eq. (7)–(9)."""
+        apart, and ``present (B, T)`` → per-frame logits/probabilities, eqs. 7–9."""
         if self.temporal is None:
             raise ValueError("this video model has no temporal model")
         if frames.ndim == 5:

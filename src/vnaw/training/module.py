@@ -1,10 +1,10 @@
-"""Lightning glue for V-NAW training (SPEC §7): wires the temporal encoder, the augmentations and the
+"""Lightning glue for V-NAW training (design §7): wires the temporal encoder, the augmentations and the
 V-NAW loss; all math lives in :mod:`vnaw.models.temporal`, :mod:`vnaw.augment.video` and :mod:`vnaw.losses.video`.
 
 A batch is a dict with ``features (B, T, D)`` — or ``images (B, T, C, H, W)`` in end-to-end mode —
 ``labels (B, T)`` (−1 = no valid label) and ``present (B, T)`` (False = padding / missing crop
 dropped). Validation batches may add ``score (B, T)``: the frames to count, so that every frame of
-a video is scored exactly once, pooled over videos (SPEC §8).
+a video is scored exactly once, pooled over videos (design §8).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from vnaw.data.datamodule import mix_seed
 from vnaw.evaluation.metrics import f1_from_confusion
 from vnaw.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
 from vnaw.losses.video import VNAWLoss
-from vnaw.models.encoder import Encoder
+from vnaw.models.frame_encoder import Encoder
 from vnaw.models.preprocess import normalize
 from vnaw.models.temporal import TemporalEncoder
 from vnaw.models.video import VideoModel
@@ -78,7 +78,7 @@ class VNAWModule(L.LightningModule):
 
     # --- steps ---------------------------------------------------------------------------------
     def encode(self, batch: dict[str, Tensor], train: bool) -> Tensor:
-        """Frame features ``(B, T, D)``: cached, or from the image encoder, Eq. (6)."""
+        """Frame features ``(B, T, D)``: cached, or from the image encoder, eq. 6."""
         if self.model.encoder is None:
             return batch["features"]
         images = batch["images"]  # (B, T, C, H, W)

@@ -30,6 +30,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    # Deviation: the paper's encoder is a Swin Transformer at 224 px (on FERPlus + RAF-DB +
+    # AffectNet); the default trunk here must train from scratch on CPU (design §5).
     # The trunk (see EncoderMeta): a half-width ResNet-18 without stem pool, 48 px grey — it fits
     # 2 CPU cores (≈3–4 min per NLA epoch on FERPlus, 1 thread) and keeps 24×24 maps for small
     # faces. These defaults are the first training cycle of the shipped encoder (MODEL_CARD.md).
@@ -50,10 +52,10 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    kind: str = "nla"  # "nla" (SPEC §5) or "ce" (eq. 10)
+    kind: str = "nla"  # "nla" (design §5) or "ce" (eq. 10)
     lam: float = 0.5  # λ of L = λ·L_NAW + (1−λ)·L_JSD
     naw: bool = True  # False: NLA with plain CE in place of L_NAW (ablation)
-    normalize: bool = True  # C = 1/(2π√|Σ|) in eq. (11)
+    normalize: bool = True  # C = 1/(2π√|Σ|) in eq. 11
     detach: bool = False  # the NLA reference back-propagates through w
     epsilon_rate: float = NAW_DEFAULTS.epsilon_rate  # ε = 1 − exp(−rate·e/E)
 
@@ -69,8 +71,8 @@ class AugConfig:
 
 @dataclass
 class OptimConfig:
-    # Deviation: NLA's reference fine-tunes pretrained trunks with Adam 1e-4 (SPEC §5); training from
-    # scratch needs a much larger step, so SGD + Nesterov, cosine decay after a linear warm-up.
+    # Deviation: NLA's reference fine-tunes pretrained trunks with Adam 1e-4 (design §5); training
+    # from scratch needs a much larger step, so SGD + Nesterov, cosine decay after a linear warm-up.
     optimizer: str = "sgd"  # "sgd" or "adam"
     lr: float = 0.1
     momentum: float = 0.9

@@ -71,7 +71,7 @@ def load_split(
 
 
 def derived_specs(train_specs: list[str], split: str) -> list[str]:
-    """The ``split`` sets of those training specs that have one (SPEC §3.2 readers)."""
+    """The ``split`` sets of those training specs that have one (design §3.2 readers)."""
     from vnaw.data.static import has_split
 
     return [s for s in train_specs if has_split(s, split)]

@@ -1,4 +1,4 @@
-"""``vnaw train CONFIG [key=value …]`` — V-NAW training (SPEC §7) through Lightning.
+"""``vnaw train CONFIG [key=value …]`` — V-NAW training (design §7) through Lightning.
 
 Builds the objects (configuration, frame source, data, module, trainer) and hands them to
 ``Trainer.fit``; the per-step work is in :mod:`vnaw.training.module`. A run directory holds:
@@ -81,7 +81,7 @@ def build(
             )
         data = ClipDataModule(cfg, FeatureSource(store), erased_views=views, records=records)
         return VNAWModule(cfg, encoder_identity=store.encoder), data
-    from vnaw.models.encoder import DEFAULT_NAME, load_encoder
+    from vnaw.models.frame_encoder import DEFAULT_NAME, load_encoder
 
     encoder = load_encoder(cfg.encoder.name or DEFAULT_NAME)
     cfg.model.feature_dim = encoder.meta.feature_size
