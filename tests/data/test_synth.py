@@ -11,16 +11,8 @@ from PIL import Image
 
 from vnaw.cli import main as cli_main
 from vnaw.data.affwild2 import index_dataset, source_video
-from vnaw.data.synth import (
-    AFFWILD2_FREQ,
-    SynthConfig,
-    episode_stream,
-    expand,
-    generate,
-    load_clean_labels,
-    noisy_episodes,
-    plan_tracks,
-)
+from vnaw.data.synth import SynthConfig, generate, load_clean_labels, plan_tracks
+from vnaw.data.synth_episodes import AFFWILD2_FREQ, episode_stream, expand, noisy_episodes
 from vnaw.labels import AFFWILD2_HEADER, IGNORE_INDEX, NUM_CLASSES
 
 SMALL = SynthConfig(seed=3, videos=5, frames=60, size=32, noise=0.3)
