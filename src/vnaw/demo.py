@@ -54,30 +54,12 @@ def prepare_synthetic(
     encoder_file = enc_dir / "encoder"
     if not encoder_file.with_suffix(".safetensors").is_file():
         cfg = load_config(
-            None,
+            str(resources.files("vnaw") / "configs" / "demo_pretrain.yaml"),
             [
                 f"data.train=[affwild2:{data}]",
                 f"trainer.out_dir={enc_dir}",
                 f"trainer.seed={seed}",
                 f"trainer.progress={progress}",
-                "trainer.accelerator=cpu",
-                # A small, fast encoder for 64 px synthetic faces: every 2nd frame, 32 px input,
-                # balanced classes; no geometric augmentation or erasing — the generator already
-                # jitters every frame, and on it they cost 13 points of test macro-F1 (28 → 15 %).
-                "data.frame_every=2",
-                "data.balanced=true",
-                "model.input_size=32",
-                "model.model_kwargs.channels=[16,32,64,128]",
-                "model.model_kwargs.stem_width=16",
-                "optim.optimizer=adam",
-                "optim.lr=0.003",
-                "optim.weight_decay=0.0001",
-                "optim.batch_size=128",
-                "optim.epochs=12",
-                "aug.max_rotate=0",
-                "aug.max_shift=0",
-                "aug.scale=[1.0,1.0]",
-                "aug.erase_prob=0",
             ],
         )
         run_pretrain(cfg)

@@ -67,24 +67,14 @@ def evaluate(
 ) -> dict:
     """Predict every frame of ``records``, write the outputs, return the metrics dict."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    p = model.clip_length
     stride = stride if stride is not None else model.stride
     frames: list[pd.DataFrame] = []
     for i, rec in enumerate(tqdm(records, desc="evaluate", unit="video", disable=not progress)):
         if not rec.has_crop.any():
             continue  # no face anywhere: nothing to predict from (reported by `data stats`)
-        probs = predict_video(model.temporal, store.features(rec.name), rec.has_crop, p, stride)
-        df = pd.DataFrame(probs, columns=list(CLASSES))
-        df.insert(0, "face_found", rec.has_crop.astype(int))
-        df.insert(0, "label", rec.labels)
-        if clean is not None:
-            df.insert(1, "clean_label", clean[rec.name].labels)
-        df.insert(0, "frame", np.arange(1, rec.num_frames + 1))
-        df.insert(0, "video", rec.name)
-        df["pred_index"] = probs.argmax(axis=1)
-        df["pred"] = [CLASSES[k] for k in df["pred_index"]]
-        df["ambiguity"] = ambiguity(probs)
-        frames.append(df)
+        feats = store.features(rec.name)
+        probs = predict_video(model.temporal, feats, rec.has_crop, model.clip_length, stride)
+        frames.append(_video_table(rec, probs, clean[rec.name] if clean else None))
         if i < timelines:
             plot_timeline(
                 probs,
@@ -98,10 +88,38 @@ def evaluate(
     table = pd.concat(frames, ignore_index=True)
     with atomic_path(out_dir / "predictions.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
+    metrics = score_table(table, out_dir, with_clean=clean is not None)
+    weights = Path(getattr(model, "run_dir", out_dir)) / "naw_weights.npy"
+    if weights.is_file():
+        plot_weight_histogram(np.load(weights), out_dir / "naw_weights.png")
+    return metrics
 
+
+def _video_table(
+    rec: VideoRecord, probs: np.ndarray, clean: VideoRecord | None = None
+) -> pd.DataFrame:
+    """One row per frame: video, frame, label (and clean label), face found, probabilities,
+    prediction and ambiguity."""
+    df = pd.DataFrame(probs, columns=list(CLASSES))
+    df.insert(0, "face_found", rec.has_crop.astype(int))
+    df.insert(0, "label", rec.labels)
+    if clean is not None:
+        df.insert(1, "clean_label", clean.labels)
+    df.insert(0, "frame", np.arange(1, rec.num_frames + 1))
+    df.insert(0, "video", rec.name)
+    df["pred_index"] = probs.argmax(axis=1)
+    df["pred"] = [CLASSES[k] for k in df["pred_index"]]
+    df["ambiguity"] = ambiguity(probs)
+    return df
+
+
+def score_table(table: pd.DataFrame, out_dir: Path, *, with_clean: bool = False) -> dict:
+    """Per-class F1 and macro-F1 pooled over every frame of the table (equations 13–15 in
+    :mod:`vnaw.evaluation.metrics`); writes metrics.md, table.json, confusion.png and, last (its
+    existence marks a finished evaluation), metrics.json."""
     metrics: dict = {}
     rows = []
-    targets = {"labels": "label"} | ({"clean labels": "clean_label"} if clean else {})
+    targets = {"labels": "label"} | ({"clean labels": "clean_label"} if with_clean else {})
     for name, column in targets.items():
         cm = confusion_matrix(table[column].to_numpy(), table["pred_index"].to_numpy())
         per_class = f1_from_confusion(cm)
@@ -115,8 +133,5 @@ def evaluate(
             plot_confusion(cm, out_dir / "confusion.png")
     atomic_text(out_dir / "metrics.md", to_markdown(rows, first_column="Evaluation"))
     atomic_text(out_dir / "table.json", to_json(rows))
-    atomic_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")  # last: done
-    weights = Path(getattr(model, "run_dir", out_dir)) / "naw_weights.npy"
-    if weights.is_file():
-        plot_weight_histogram(np.load(weights), out_dir / "naw_weights.png")
+    atomic_text(out_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics
