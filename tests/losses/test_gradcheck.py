@@ -78,10 +78,6 @@ def _clip_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return logits.requires_grad_(True), labels, present
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="VNAWLoss.forward casts logits with .float(): float64 input is computed in float32",
-)
 @pytest.mark.parametrize("level", ["clip", "frame"])
 @pytest.mark.parametrize("flip", [False, True])
 def test_vnaw_loss_gradcheck(level: str, flip: bool) -> None:

@@ -55,6 +55,11 @@ class NAWParams:
 NAW_DEFAULTS = NAWParams()
 
 
+def _at_least_fp32(x: Tensor) -> Tensor:
+    """Half-precision logits (mixed precision) are upcast; float64 stays float64 (gradcheck)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def naw_epsilon(epoch: int, num_epochs: int, rate: float = NAW_DEFAULTS.epsilon_rate) -> float:
     """ε schedule of NLA (design §5): ``ε = 1 − exp(−rate·e/E)`` for epoch ``e = 0 … E−1``."""
     if num_epochs <= 0:
@@ -201,12 +206,12 @@ def nla_loss(
     Jensen–Shannon divergence between the predictions for each image and its horizontal flip.
     ``naw=False`` replaces ``L_NAW`` by plain cross-entropy (eq. 10). Returns ``(loss, weights)``.
     """
-    log_probs = F.log_softmax(logits.float(), dim=1)
+    log_probs = F.log_softmax(_at_least_fp32(logits), dim=1)
     if naw:
         cls_loss, weights = naw_cross_entropy(
             log_probs, targets, epsilon, normalize=normalize, detach=detach, params=params
         )
     else:
         cls_loss, weights = weighted_cross_entropy(log_probs, targets), logits.new_zeros(0)
-    jsd = js_divergence(log_probs.exp(), F.softmax(flipped_logits.float(), dim=1)).mean()
+    jsd = js_divergence(log_probs.exp(), F.softmax(_at_least_fp32(flipped_logits), dim=1)).mean()
     return lam * cls_loss + (1.0 - lam) * jsd, weights

@@ -30,6 +30,7 @@ from vnaw.labels import IGNORE_INDEX
 from vnaw.losses.naw import (
     NAW_DEFAULTS,
     NAWParams,
+    _at_least_fp32,
     js_divergence,
     naw_cross_entropy,
     naw_epsilon,
@@ -115,7 +116,7 @@ class VNAWLoss(nn.Module):
         valid = labels != IGNORE_INDEX
         if present is not None:
             valid = valid & present
-        probs = F.softmax(logits.float(), dim=-1)  # (B, T, K)
+        probs = F.softmax(_at_least_fp32(logits), dim=-1)  # (B, T, K)
 
         if self.level == "clip":
             targets = clip_majority_label(labels, valid, num_classes)  # y_i
@@ -125,7 +126,7 @@ class VNAWLoss(nn.Module):
         else:
             targets = torch.where(valid, labels, IGNORE_INDEX).reshape(-1)
             sample_probs = probs.reshape(-1, num_classes)
-            log_probs = F.log_softmax(logits.float(), dim=-1).reshape(-1, num_classes)
+            log_probs = F.log_softmax(_at_least_fp32(logits), dim=-1).reshape(-1, num_classes)
 
         if self.naw:
             loss, weights = naw_cross_entropy(
@@ -141,7 +142,7 @@ class VNAWLoss(nn.Module):
             weights = log_probs.new_zeros(0)
 
         if flipped_logits is not None:
-            flipped = F.softmax(flipped_logits.float(), dim=-1)
+            flipped = F.softmax(_at_least_fp32(flipped_logits), dim=-1)
             if self.level == "clip":
                 flipped = masked_clip_mean(flipped, valid)
             used = targets != IGNORE_INDEX
