@@ -20,7 +20,10 @@ from vnaw.models.temporal import TemporalConfig
 
 @dataclass
 class DataConfig:
-    root: str | None = None  # Aff-Wild2-layout dataset root (annotations + cropped_aligned/)
+    root: str | None = None  # Aff-Wild2 release root (annotation folder + cropped_aligned*/)
+    # The EXPR annotation folder (holding Train_Set/, Validation_Set/); None: found under root
+    # by content (design §3.1).
+    annotations: str | None = None
     features: str | None = None  # feature store written by `vnaw extract` (features mode)
     split: str = "official"  # "official" or "fold<k>" (k = 1, 2, …) of `folds_file`
     folds_file: str | None = None  # JSON written by the k-fold splitter
@@ -32,6 +35,10 @@ class DataConfig:
     batch_size: int = 64  # global batch: divided among DDP processes
     num_workers: int = 0
     missing_crops: str = "nearest"  # "nearest" (design §3.1) or "drop"
+    # Choose the best checkpoint on this fraction of the training videos (seeded, whole source
+    # videos) instead of the split's test videos, which are then only reported; 0: off.
+    val_from_train: float = 0.0
+    skip_bad: bool = False  # warn about and skip malformed videos instead of stopping
     clean_labels: bool = False  # train on clean/ labels (synthetic data only: the ceiling run)
 
 
@@ -50,7 +57,7 @@ class AugmentConfig:
 class LossConfig:
     # "frame" (the authors' code) or "clip" (the paper as written).
     # Deviation: the paper's V-NAW is clip level; frame is the default because it scored better on
-    # the per-frame metric in our synthetic ablation (README, design §7.2); configs/paper.yaml
+    # the per-frame metric in our synthetic ablation (README, design §7.2); the shipped `paper` config
     # keeps "clip".
     level: str = "frame"
     naw: bool = True  # False: plain cross-entropy at the same level (Table 2)
@@ -73,6 +80,9 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"  # "ddp" for several processes
     precision: str = "auto"  # "auto": bf16-mixed on a CUDA GPU, 32-true on CPU
+    # Clips per device per optimiser step; None: each device's whole share of data.batch_size.
+    # Smaller: gradient accumulation makes up the global batch (end-to-end training at batch 4096).
+    micro_batch_size: int | None = None
     seed: int = 0
     deterministic: bool = False
     progress_bar: bool = True
@@ -80,7 +90,10 @@ class TrainerConfig:
 
 @dataclass
 class EncoderConfig:
-    name: str | None = None  # end-to-end mode: an encoder file (vnaw pretrain); None → the default
+    # End-to-end mode: an encoder file (vnaw pretrain), or a timm model name with `weights`;
+    # None → the shipped encoder.
+    name: str | None = None
+    weights: str | None = None  # weights file for a timm name (safetensors or a state dict)
     finetune: bool = False  # end-to-end mode: train the encoder too (else frozen)
 
 
@@ -137,11 +150,36 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def load_config_args(config: str | None, overrides: list[str]) -> RunConfig:
-    """``load_config`` for a command line ``[CONFIG] [KEY=VALUE …]`` whose file is optional."""
+    """``load_config`` for a command line ``[CONFIG] [KEY=VALUE …]`` whose file is optional;
+    CONFIG is a YAML file or the name of one shipped with the package (``paper``, ``demo``, …)."""
     overrides = list(overrides)
     if config is not None and "=" in config and not Path(config).is_file():
         config, overrides = None, [config, *overrides]
-    return load_config(config, overrides)
+    return load_config(resolve_config(config), overrides)
+
+
+def resolve_config(config: str | None) -> str | None:
+    """A config file path as given, or the packaged ``vnaw/configs/<name>.yaml``."""
+    if config is None or Path(config).is_file():
+        return config
+    from importlib import resources
+
+    packaged = resources.files("vnaw") / "configs" / f"{config.removesuffix('.yaml')}.yaml"
+    if packaged.is_file():
+        return str(packaged)
+    raise ConfigError(
+        f"{config}: config file not found, and no shipped config of that name ({', '.join(shipped_configs())})"
+    )
+
+
+def shipped_configs() -> list[str]:
+    from importlib import resources
+
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in (resources.files("vnaw") / "configs").iterdir()
+        if p.name.endswith(".yaml")
+    )
 
 
 def validate(cfg: RunConfig) -> None:
@@ -149,6 +187,8 @@ def validate(cfg: RunConfig) -> None:
         value = OmegaConf.select(OmegaConf.structured(cfg), key)
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+    if not 0.0 <= cfg.data.val_from_train < 1.0:
+        raise ConfigError(f"data.val_from_train must lie in [0, 1); got {cfg.data.val_from_train}")
     if cfg.data.clip_length < 1:
         raise ConfigError(f"data.clip_length must be >= 1; got {cfg.data.clip_length}")
     if not 0 <= cfg.augment.skip_low <= cfg.augment.skip_high <= 1:

@@ -122,7 +122,7 @@ def test_nested_annotation_folders_found(tmp_path: Path) -> None:
     assert [r.name for r in recs] == ["a"] and recs[0].has_crop.tolist() == [True, False]
     # A second nested Train_Set makes the root ambiguous: an error, not a guess.
     write_annotation(tmp_path / "other/Train_Set/b.txt", [0])
-    with pytest.raises(DataError, match="several Train_Set folders"):
+    with pytest.raises(DataError, match="several EXPR annotation folders"):
         index_dataset(tmp_path)
 
 

@@ -3,10 +3,15 @@
 Indexes a dataset root into one :class:`VideoRecord` per annotation file (one per video, or one per
 subject ``<video>_left`` / ``<video>_right`` when two people are in view)::
 
-    ROOT/Train_Set/<name>.txt            line 1: the header; line k+1: label of frame k (−1..7)
-    ROOT/Validation_Set/<name>.txt
-    ROOT/cropped_aligned/<name>/<k:05d>.jpg   face crop of frame k (1-based); may be missing
+    ANN/Train_Set/<name>.txt            line 1: the header; line k+1: label of frame k (−1..7)
+    ANN/Validation_Set/<name>.txt
+    ROOT/cropped_aligned*/<name>/<k:05d>.jpg  face crop of frame k (1-based); may be missing
     ROOT/batch*/<video>.mp4|.avi              raw videos, optional, named without the suffix
+
+``ROOT`` is the release root as the organisers ship it: ``ANN`` is the EXPR folder of the
+annotation archive wherever it lies below (found by content: the AU and VA challenge folders
+beside it have other headers), and the crops may be split over several ``cropped_aligned*``
+folders (``cropped_aligned/``, ``cropped_aligned_new_50_vids/``).
 
 Everything is validated while reading; every error is a :class:`DataError` that names the file and,
 where there is one, the line (``path:line: message``), so a user can open the culprit directly.
@@ -27,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from vnaw.errors import DataError
+from vnaw.files import atomic_text
 from vnaw.labels import AFFWILD2_HEADER, IGNORE_INDEX, NUM_CLASSES
 
 SPLITS: tuple[str, ...] = ("Train_Set", "Validation_Set")
@@ -163,26 +169,86 @@ def scan_crops(crop_dir: Path, num_frames: int, annotation: Path) -> np.ndarray:
     return has_crop
 
 
-def find_split_dir(root: Path, split: str) -> Path | None:
-    """The annotation folder of ``split``: ``ROOT/<split>``, else a unique ``ROOT/*/<split>``.
+@dataclass(frozen=True)
+class Layout:
+    """Where a release keeps the EXPR annotations and the crops (design §3.1)."""
 
-    The organisers ship annotations nested (``annotations/EXPR_Recognition_Challenge/Train_Set``);
-    a nested search up to three levels finds them, but an ambiguous root is an error rather than a
-    guess. ``clean/`` (the synthetic generator's clean labels) is never picked up implicitly.
+    annotations: Path  # the folder holding Train_Set/ and Validation_Set/
+    crop_roots: tuple[Path, ...]  # every cropped_aligned* folder
+
+    def describe(self) -> str:
+        roots = ", ".join(str(r) for r in self.crop_roots)
+        return f"annotations: {self.annotations}; crops: {roots}"
+
+    def crop_dir(self, name: str, annotation: Path) -> Path:
+        """The one crop folder of track ``name``; an error names both if two releases hold it."""
+        found = [r / name for r in self.crop_roots if (r / name).is_dir()]
+        if len(found) > 1:
+            raise DataError(
+                annotation, f"crops of {name} are in two folders: {found[0]} and {found[1]}"
+            )
+        if not found:
+            where = " or ".join(str(r / name) for r in self.crop_roots)
+            raise DataError(annotation, f"crop folder {where} is missing")
+        return found[0]
+
+
+def _is_expr_split(folder: Path) -> bool:
+    """A Train_Set/Validation_Set folder whose annotation files start with the EXPR header (the
+    AU and VA challenges ship folders of the same names with other headers)."""
+    first = next(iter(sorted(folder.glob("*.txt"))), None)
+    if first is None:
+        return False
+    with open(first, encoding="utf-8", errors="replace") as f:
+        return f.readline().strip() == AFFWILD2_HEADER
+
+
+def find_annotations(root: Path) -> Path:
+    """The EXPR annotation folder under a release root, found by content, whatever its edition
+    names it (``EXPR_Set``, ``EXPR_Classification_Challenge``, ``EXPR_Recognition_Challenge``, …).
+
+    Searches ``root`` and up to four levels below for ``Train_Set``/``Validation_Set`` folders of
+    EXPR files. The synthetic data's ``clean/`` labels are never picked up implicitly; several
+    candidates are an error (set ``data.annotations``) rather than a guess.
     """
-    direct = root / split
-    if direct.is_dir():
-        return direct
-    found = [
-        p
-        for pattern in (f"*/{split}", f"*/*/{split}", f"*/*/*/{split}")
-        for p in sorted(root.glob(pattern))
-        if p.is_dir() and "clean" not in p.relative_to(root).parts[:-1] and CROPS_DIR not in p.parts
-    ]
-    if len(found) > 1:
-        listed = ", ".join(str(p) for p in found)
-        raise DataError(root, f"several {split} folders ({listed}); pass the annotation root")
-    return found[0] if found else None
+    candidates = set()
+    for depth in range(5):
+        for split in SPLITS:
+            for d in root.glob("/".join(["*"] * depth + [split])):
+                rel = d.relative_to(root).parts[:-1]
+                if "clean" in rel or any(part.startswith(CROPS_DIR) for part in rel):
+                    continue
+                if d.is_dir() and _is_expr_split(d):
+                    candidates.add(d.parent)
+    if not candidates:
+        raise DataError(
+            root, "no EXPR annotation folder (Train_Set/ or Validation_Set/ of EXPR files) found"
+        )
+    if len(candidates) > 1:
+        listed = ", ".join(str(p) for p in sorted(candidates))
+        raise DataError(root, f"several EXPR annotation folders ({listed}); set data.annotations")
+    return candidates.pop()
+
+
+def find_layout(
+    root: Path, annotations: str | os.PathLike[str] | None = None, crops: Sequence[Path] = ()
+) -> Layout:
+    """Annotation folder (given, or found by content) and crop folders (given, or every
+    ``cropped_aligned*`` folder of the release root)."""
+    if not root.is_dir():
+        raise DataError(root, "data set folder not found")
+    ann = Path(annotations) if annotations is not None else find_annotations(root)
+    if not ann.is_dir():
+        raise DataError(ann, "annotation folder not found")
+    return Layout(ann, tuple(crops) or find_crop_roots(root))
+
+
+def find_crop_roots(root: Path) -> tuple[Path, ...]:
+    """Every ``cropped_aligned*`` folder of a release root (the crops ship in several)."""
+    roots = tuple(p for p in sorted(root.glob(f"{CROPS_DIR}*")) if p.is_dir())
+    if not roots:
+        raise DataError(root, f"no crop folder ({CROPS_DIR}*/) in the data set")
+    return roots
 
 
 def find_raw_videos(root: Path) -> dict[str, Path]:
@@ -197,12 +263,12 @@ def find_raw_videos(root: Path) -> dict[str, Path]:
 
 
 def read_video(
-    annotation: Path, split: str, crops_root: Path, raw_videos: dict[str, Path] | None = None
+    annotation: Path, split: str, layout: Layout, raw_videos: dict[str, Path] | None = None
 ) -> VideoRecord:
     """Read and validate one annotation file and its crop folder into a :class:`VideoRecord`."""
     labels = parse_annotation(annotation)
     name = annotation.stem
-    crop_dir = crops_root / name
+    crop_dir = layout.crop_dir(name, annotation)
     has_crop = scan_crops(crop_dir, labels.shape[0], annotation)
     video = (raw_videos or {}).get(source_video(name))
     return VideoRecord(name, split, annotation, crop_dir, labels, has_crop, video)
@@ -213,37 +279,33 @@ def index_dataset(
     splits: Sequence[str] = SPLITS,
     *,
     annotations: str | os.PathLike[str] | None = None,
-    crops: str | os.PathLike[str] | None = None,
+    crops: Sequence[str | os.PathLike[str]] = (),
     skip_bad: bool = False,
 ) -> list[VideoRecord]:
-    """Index an Aff-Wild2 EXPR root into records, sorted by split then name (design §3.1).
+    """Index an Aff-Wild2 EXPR root — the organisers' release as shipped — into records, sorted
+    by split then name (design §3.1).
 
     Args:
-        root: dataset root.
+        root: data set (release) root.
         splits: which annotation folders to read.
-        annotations: folder that holds the split folders (default: found under ``root``).
-        crops: the ``cropped_aligned`` folder (default ``root/cropped_aligned``).
+        annotations: folder that holds the split folders (default: found by content, see
+            :func:`find_annotations`).
+        crops: crop folders (default: every ``root/cropped_aligned*`` folder).
         skip_bad: warn about and skip a malformed video instead of raising :class:`DataError`.
     """
     root = Path(root)
-    ann_root = Path(annotations) if annotations is not None else root
-    crops_root = Path(crops) if crops is not None else root / CROPS_DIR
-    if not crops_root.is_dir():
-        raise DataError(root, f"no crop folder {crops_root}")
+    layout = find_layout(root, annotations, [Path(c) for c in crops])
     raw = find_raw_videos(root)
     records: list[VideoRecord] = []
     seen: dict[str, Path] = {}
     for split in splits:
-        split_dir = find_split_dir(ann_root, split)
-        if split_dir is None:
-            continue
-        for ann in sorted(split_dir.glob("*.txt")):
+        for ann in sorted((layout.annotations / split).glob("*.txt")):
             try:
                 if ann.stem in seen:
                     raise DataError(
                         ann, f"video {ann.stem} is annotated twice (also {seen[ann.stem]})"
                     )
-                rec = read_video(ann, split, crops_root, raw)
+                rec = read_video(ann, split, layout, raw)
             except DataError as err:
                 if not skip_bad:
                     raise
@@ -252,7 +314,7 @@ def index_dataset(
             seen[rec.name] = ann
             records.append(rec)
     if not records:
-        raise DataError(ann_root, f"no annotation files found for splits {', '.join(splits)}")
+        raise DataError(layout.annotations, f"no annotation files for splits {', '.join(splits)}")
     return records
 
 
@@ -261,9 +323,7 @@ def write_annotation(path: str | os.PathLike[str], labels: Iterable[int]) -> Non
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = "".join(f"{int(v)}\n" for v in labels)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(f"{AFFWILD2_HEADER}\n{body}")
-    os.replace(tmp, path)
+    atomic_text(path, f"{AFFWILD2_HEADER}\n{body}")
 
 
 def records_by_name(records: Iterable[VideoRecord]) -> dict[str, VideoRecord]:

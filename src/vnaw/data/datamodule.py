@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from vnaw.config import RunConfig
 from vnaw.data.affwild2 import VideoRecord, clean_records, index_dataset, records_by_name
 from vnaw.data.clips import Clip, clip_at, eval_windows, random_start
-from vnaw.data.splits import Split, load_splits, official_split
+from vnaw.data.splits import Split, hold_out, load_splits, official_split
 from vnaw.errors import ConfigError, DataError
 
 # Frame source: (record, clip, view) -> (P, ...) float tensor of features or images for the slots.
@@ -141,10 +141,16 @@ class SplitRecords:
 
 
 def split_records(cfg: RunConfig) -> SplitRecords:
-    """Records of the configured split (design §3.3); training labels from ``clean/`` if asked."""
+    """Training and checkpoint-selection records of the configured split (design §3.3).
+
+    Selection uses the split's test videos, or, with ``data.val_from_train``, a seeded fraction
+    of its training videos (whole source videos), so that the reported split is never looked at.
+    Training labels come from ``clean/`` if asked (synthetic data).
+    """
     if cfg.data.root is None:
-        raise ConfigError("data.root is not set: point it at an Aff-Wild2-layout dataset root")
-    records = index_dataset(cfg.data.root)
+        raise ConfigError("data.root is not set: point it at an Aff-Wild2 release root")
+    d = cfg.data
+    records = index_dataset(d.root, annotations=d.annotations, skip_bad=d.skip_bad)
     split = _pick_split(cfg, records)
     by_name = records_by_name(records)
     train_by_name = by_name
@@ -153,10 +159,16 @@ def split_records(cfg: RunConfig) -> SplitRecords:
         if clean is None:
             raise DataError(cfg.data.root, "data.clean_labels is set but there is no clean/ folder")
         train_by_name = clean
-    missing = [n for n in (*split.train, *split.test) if n not in by_name]
-    if missing:
-        raise DataError(cfg.data.root, f"split {split.name} names videos not here: {missing[:5]}")
-    return SplitRecords([train_by_name[n] for n in split.train], [by_name[n] for n in split.test])
+    train, val = list(split.train), list(split.test)
+    if d.val_from_train > 0:
+        train, val = hold_out(train, d.val_from_train, cfg.trainer.seed)
+    missing = [n for n in (*train, *val) if n not in by_name]
+    if missing and not d.skip_bad:
+        raise DataError(d.root, f"split {split.name} names videos not here: {missing[:5]}")
+    return SplitRecords(
+        [train_by_name[n] for n in train if n in train_by_name],
+        [by_name[n] for n in val if n in by_name],
+    )
 
 
 def _pick_split(cfg: RunConfig, records: list[VideoRecord]) -> Split:
@@ -170,6 +182,17 @@ def _pick_split(cfg: RunConfig, records: list[VideoRecord]) -> Split:
             f"{cfg.data.folds_file} has no split {cfg.data.split!r}; it has {', '.join(folds)}"
         )
     return folds[cfg.data.split]
+
+
+def per_device_batch(cfg: RunConfig, world: int) -> int:
+    """Clips per device per step: ``trainer.micro_batch_size``, else each device's share of the
+    global ``data.batch_size``."""
+    return cfg.trainer.micro_batch_size or max(cfg.data.batch_size // world, 1)
+
+
+def accumulation(cfg: RunConfig, world: int) -> int:
+    """Steps accumulated per optimiser step so that ``world`` devices make up the global batch."""
+    return max(1, -(-cfg.data.batch_size // (per_device_batch(cfg, world) * world)))
 
 
 class ClipDataModule(L.LightningDataModule):
@@ -211,7 +234,7 @@ class ClipDataModule(L.LightningDataModule):
             )
         return DataLoader(
             dataset,
-            batch_size=max(self.cfg.data.batch_size // world, 1),  # batch_size is the global batch
+            batch_size=per_device_batch(self.cfg, world),
             shuffle=False,  # training clips shuffle themselves from (seed, epoch)
             sampler=sampler,
             num_workers=self.cfg.data.num_workers,

@@ -81,6 +81,22 @@ def kfold_splits(
     return out
 
 
+def hold_out(names: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """``(kept, held_out)``: a seeded ``fraction`` of the source videos of ``names`` (whole
+    sources: ``_left``/``_right`` stay together) set aside, at least one on each side."""
+    groups = group_by_source(names)
+    sources = list(groups)
+    if len(sources) < 2:
+        raise ConfigError(
+            f"need at least 2 training source videos to hold some out, got {len(sources)}"
+        )
+    n_out = min(max(round(fraction * len(sources)), 1), len(sources) - 1)
+    chosen = set(np.random.default_rng(seed).permutation(len(sources))[:n_out].tolist())
+    out = [n for i, s in enumerate(sources) if i in chosen for n in groups[s]]
+    kept = [n for i, s in enumerate(sources) if i not in chosen for n in groups[s]]
+    return kept, out
+
+
 def save_splits(path: str | os.PathLike[str], splits: Sequence[Split], **meta: object) -> None:
     """Write splits (and e.g. ``seed``, ``train_fraction``) to JSON atomically."""
     payload = {"format": SPLITS_FORMAT, **meta, "splits": [asdict(s) for s in splits]}

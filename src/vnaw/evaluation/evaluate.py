@@ -34,9 +34,16 @@ from vnaw.labels import CLASSES
 from vnaw.models.video import VideoModel
 
 
-def split_videos(root: str | Path, split: str, folds_file: str | None = None) -> list[VideoRecord]:
+def split_videos(
+    root: str | Path,
+    split: str,
+    folds_file: str | None = None,
+    *,
+    annotations: str | None = None,
+    skip_bad: bool = False,
+) -> list[VideoRecord]:
     """Records to evaluate: ``official``/``Validation_Set``, ``Train_Set``, or a fold's test set."""
-    records = index_dataset(root)
+    records = index_dataset(root, annotations=annotations, skip_bad=skip_bad)
     if split in ("official", "Validation_Set"):
         names = official_split(records).test
     elif split == "Train_Set":
@@ -49,9 +56,10 @@ def split_videos(root: str | Path, split: str, folds_file: str | None = None) ->
             raise ConfigError(f"{folds_file} has no split {split!r}; it has {', '.join(folds)}")
         names = folds[split].test
     by_name = records_by_name(records)
-    if not names:
+    picked = [by_name[n] for n in names if n in by_name or not skip_bad]
+    if not picked:
         raise DataError(root, f"split {split!r} holds no video")
-    return [by_name[n] for n in names]
+    return picked
 
 
 def evaluate(

@@ -108,8 +108,9 @@ def _timm_encoder(
 
     if weights is None and not random_init:
         raise ConfigError(
-            f"encoder {name!r} has no weights: pass a weights file, or ask for random "
-            "initialisation explicitly (--random-init)"
+            f"encoder {name!r} has no weights: name its weights file (vnaw extract --weights, "
+            "encoder.weights in a run configuration) or ask for random initialisation explicitly "
+            "(vnaw extract --random-init)"
         )
     try:
         torch.manual_seed(seed)  # a random-init encoder is then the same in every process
