@@ -1,4 +1,4 @@
-"""Throughput of ``vnaw extract`` against the bare backbone forward on the same frames (SPEC §7.3).
+"""Throughput of ``vnaw extract`` vs the bare backbone forward on the same frames (design §7.3).
 
 Both paths run in this process on the same crops of a synthetic Aff-Wild2 set: *bare* feeds
 pre-decoded, pre-normalised tensors straight to the backbone (the upper bound); *extract* is the
@@ -25,7 +25,7 @@ from vnaw.data.affwild2 import index_dataset
 from vnaw.data.synth import SynthConfig, generate
 from vnaw.features.extract import extract
 from vnaw.features.store import EraseSpec
-from vnaw.models.encoder import load_encoder
+from vnaw.models.frame_encoder import load_encoder
 from vnaw.models.preprocess import load_crop, to_input
 
 

@@ -1,8 +1,8 @@
-"""CE vs NLA on FERPlus, clean labels and 30 % injected symmetric noise (SPEC §5, issue 4).
+"""CE vs NLA on FERPlus, clean labels and 30 % injected symmetric noise (design §5, issue 4).
 
 Four runs of ``vnaw pretrain`` that differ only in the loss and the training labels — same
 backbone, input size, epochs, seed and noise draw — each evaluated on FERPlus test (majority
-protocol, SPEC §3.2; 3,137 images): accuracy and macro-F1 over the 8 classes.
+protocol, design §3.2; 3,137 images): accuracy and macro-F1 over the 8 classes.
 
     HF_HUB_OFFLINE=1 python benchmarks/ferplus_nla.py --data /path/to/ferplus \
         [--epochs 24] [--noise 0.3] [--seed 0] [--limit 0] [--threads 1] [--out runs/ferplus_nla]

@@ -1,4 +1,4 @@
-"""End-to-end speed and memory of ``vnaw predict`` against the ``fer`` package — issue 6, SPEC §8.
+"""End-to-end speed and memory of ``vnaw predict`` against the ``fer`` package — issue 6, design §8.
 
 Generates a 640×360, 30 fps video with one real face (``skimage.data.astronaut()``) swaying across
 the frame, then runs, each in a fresh process:
@@ -119,13 +119,13 @@ def child(video: str, threads: int, model: str | None, retinaface: str | None = 
 
 
 def random_run(run_dir: Path) -> str:
-    """A run with an untrained temporal model of the released code's size (SPEC §6), P = 100.
+    """A run with an untrained temporal model of the released code's size (design §6), P = 100.
 
     Weights do not change speed; this times the temporal stage as a trained V-NAW model has it.
     """
     from vnaw.config import RunConfig, save_config
     from vnaw.models.artifact import CONFIG_FILE, save_run_model
-    from vnaw.models.encoder import load_encoder
+    from vnaw.models.frame_encoder import load_encoder
     from vnaw.models.temporal import TemporalConfig, TemporalEncoder
 
     encoder = load_encoder("default")
@@ -230,7 +230,9 @@ def main() -> None:
         rr = run_child(short, args.threads, args.model, args.retinaface)
         report(f"vnaw predict with RetinaFace ({args.retinaface}) on every frame", rr)
     if args.long_minutes <= 0:
-        print(f"peak memory: {r['peak_rss_mb']:.0f} MiB at {r['video_s']:.0f} s (long video skipped)")
+        print(
+            f"peak memory: {r['peak_rss_mb']:.0f} MiB at {r['video_s']:.0f} s (long video skipped)"
+        )
         return
     long = make_video(args.videos / f"face_{args.long_minutes}min.mp4", 60 * args.long_minutes)
     r5 = run_child(long, args.threads, args.model)

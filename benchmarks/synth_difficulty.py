@@ -1,13 +1,13 @@
-"""Difficulty calibration of the synthetic Aff-Wild2 generator (SPEC §9).
+"""Difficulty calibration of the synthetic Aff-Wild2 generator (design §9).
 
 Trains a per-frame classifier on the *noisy* training labels (frames labelled −1 left out) and
-reports validation macro-F1 (eq. (13)–(15)) against the *clean* labels, per frame and after
+reports validation macro-F1 (eqs. 13–15) against the *clean* labels, per frame and after
 temporal smoothing of its probabilities (a centred moving average), with per-class F1 and chance
 levels. The default model is the quick baseline: multinomial logistic regression (balanced class
 weights) on 24×24 grey pixels, each image standardised, then each pixel standardised — about
 ten seconds on one core including generation. Alternatives: ``--model mlp`` (a small MLP on the
 same pixels), ``--model cnn`` (a tiny CNN on the crops) or ``--model encoder`` (the frozen
-shipped encoder's features, SPEC §7.3).
+shipped encoder's features, design §7.3).
 
 The generator is well calibrated when the per-frame score is clearly above chance and clearly
 below 100 %, smoothing over an episode-length window adds several points (single frames are
@@ -139,11 +139,12 @@ def main() -> None:
         train = [r for r in records if r.split == "Train_Set"]
         val = [r for r in records if r.split == "Validation_Set"]
         feats = frame_images if args.model == "cnn" else frame_pixels
-        if args.model == "encoder":  # the features pipeline: frozen shipped encoder, SPEC §7.3
-            from vnaw.features.extract import FeatureStore, extract, load_encoder
+        if args.model == "encoder":  # the features pipeline: frozen shipped encoder, design §7.3
+            from vnaw.features.extract import extract
+            from vnaw.features.store import FeatureStore
+            from vnaw.models.frame_encoder import load_encoder
 
-            enc, meta = load_encoder("default")
-            extract(records, Path(tmp) / "store", enc, meta, progress=False)
+            extract(records, Path(tmp) / "store", load_encoder("default"), progress=False)
             store = FeatureStore(Path(tmp) / "store")
 
             def feats(r: VideoRecord, side: int) -> np.ndarray:
