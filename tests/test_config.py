@@ -40,8 +40,16 @@ def test_optional_config_file_on_command_line(tmp_path):
 
 
 def test_shipped_configs_load():
-    from pathlib import Path
 
-    paper = load_config(Path(__file__).parents[1] / "configs" / "paper.yaml")
+    from vnaw.config import load_config_args
+
+    paper = load_config_args("paper", [])
     assert (paper.data.clip_length, paper.optim.lr, paper.loss.level) == (100, 1e-4, "clip")
     assert paper.augment.frame_skip and paper.augment.erase and paper.data.batch_size == 4096
+    # The paper as written: end to end, the encoder fine-tuned, erasing on pixels.
+    assert paper.mode == "end-to-end" and paper.encoder.finetune
+    assert paper.augment.erase_mode == "pixels" and paper.trainer.micro_batch_size == 8
+    features = load_config_args("paper_features", [])
+    assert features.mode == "features" and features.loss.level == "clip"
+    with pytest.raises(ConfigError, match="no shipped config of that name"):
+        load_config_args("papr", [])

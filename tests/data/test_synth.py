@@ -156,4 +156,5 @@ def test_with_videos_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert cli_main(["data", "stats", str(out)]) == 0
     table = capsys.readouterr().out
     total = sum(r.num_frames for r in recs)
-    assert f"| all | 3 | {total} |" in table and "Neutral" in table.splitlines()[0]
+    assert f"| all | 3 | {total} |" in table and "Neutral" in table.splitlines()[1]
+    assert table.splitlines()[0].startswith(f"annotations: {out}; crops: {out / 'cropped_aligned'}")

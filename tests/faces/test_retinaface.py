@@ -25,7 +25,9 @@ from vnaw.faces.pipeline import FACES_DIR
 from vnaw.faces.retinaface import RetinaFace, decode, load_retinaface, priors
 
 
-@pytest.mark.parametrize("backbone", ["mobilenet0.25", "resnet50"])
+@pytest.mark.parametrize(
+    "backbone", ["mobilenet0.25", pytest.param("resnet50", marks=pytest.mark.slow)]
+)
 def test_anchors_line_up_with_the_heads(backbone):
     torch.manual_seed(0)
     model = RetinaFace(backbone).eval()
@@ -131,6 +133,7 @@ def _planted_forward(faces: list[tuple[float, float, float, float]]):
     return forward
 
 
+@pytest.mark.slow
 def test_faces_cli_with_retinaface(tmp_path, monkeypatch, capsys):
     video = write_video(tmp_path / "pair.mp4", 5, faces=2)  # 150 px faces at y = 105
     weights = tmp_path / "Resnet50_Final.pth"

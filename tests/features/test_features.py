@@ -104,6 +104,7 @@ def test_store_contents_match_direct_forward(full_store: Path, records, encoder)
     assert not (spec.mask(rec.name, 2, SIZE) == omega).all()
 
 
+@pytest.mark.slow
 def test_interrupted_run_leaves_valid_store_and_rerun_completes(
     tmp_path: Path, records, encoder, full_store: Path
 ) -> None:
@@ -141,6 +142,7 @@ def test_interrupted_run_leaves_valid_store_and_rerun_completes(
             np.testing.assert_allclose(st.features(r.name, v), ref.features(r.name, v), atol=2e-3)
 
 
+@pytest.mark.slow
 def test_killed_subprocess_leaves_valid_store(tmp_path: Path, root: Path, records) -> None:
     store = tmp_path / "store"
     cmd = [sys.executable, "-m", "vnaw", "extract", "--data", str(root), "--out", str(store),
@@ -181,6 +183,7 @@ def test_mixing_encoders_refused(tmp_path: Path, records, encoder, full_store: P
         extract(records, tmp_path, encoder, progress=False)
 
 
+@pytest.mark.slow
 def test_ranks_split_videos_without_clashing(
     tmp_path: Path, records, encoder, full_store: Path
 ) -> None:
@@ -299,6 +302,7 @@ def test_load_encoder_weights(tmp_path: Path, encoder) -> None:
         assert torch.equal(loaded_pt.trunk(x), model(x))
 
 
+@pytest.mark.slow
 def test_cli_default_encoder_with_workers(
     tmp_path: Path, root: Path, records, capsys: pytest.CaptureFixture[str]
 ) -> None:

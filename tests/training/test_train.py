@@ -190,6 +190,7 @@ def _cli_train(root, store, out, *extra):
     return pd.read_csv(out / "metrics.csv")
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_one_process(synth_store, tmp_path):
     root, store = synth_store
     one = _cli_train(root, store, tmp_path / "one")
@@ -208,6 +209,7 @@ def test_two_process_ddp_matches_one_process(synth_store, tmp_path):
         torch.testing.assert_close(a[k], b[k], atol=1e-3, rtol=0)
 
 
+@pytest.mark.slow
 def test_end_to_end_mode_trains_through_the_encoder(synth_store, tmp_path):
     """Encoder in the loop (frozen): in-frame erasing acts on pixels of the crops."""
     root, _ = synth_store

@@ -2,7 +2,7 @@
 runs that have none (end-to-end training, a fine-tuned encoder) and for the ABAW submission.
 
 Each crop goes through the same path as ``vnaw extract`` (:func:`vnaw.models.preprocess.load_crop`,
-then the video model's encoder, Eq. (6) in :class:`vnaw.models.video.VideoModel`); frames without a
+then the video model's encoder, equation 6 in :class:`vnaw.models.video.VideoModel`); frames without a
 crop take the nearest crop's features, as in a store (design §3.1).
 """
 
