@@ -2,7 +2,7 @@
 
 Public API (stable): ``CLASSES``, ``NUM_CLASSES``, ``naw_weight``, ``frame_skip``,
 ``in_frame_erase``, ``macro_f1``, ``TemporalEncoder``, ``VNAWLoss``, ``ImageClassifier``,
-``VideoModel``. Names are imported on first use, so ``import vnaw`` (and ``vnaw --help``) loads
+``VideoModel``, ``analyze_video`` (a video path → its per-frame table as a pandas DataFrame). Names are imported on first use, so ``import vnaw`` (and ``vnaw --help``) loads
 no deep-learning library until one is needed.
 
 The pipeline, the data formats and every choice the paper leaves open are described in
@@ -29,6 +29,7 @@ _API = {
     "TemporalEncoder": "vnaw.models.temporal",
     "ImageClassifier": "vnaw.models.encoder",
     "VideoModel": "vnaw.models.video",
+    "analyze_video": "vnaw.inference.analyze",
 }
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "VNAWLoss",
     "VideoModel",
     "__version__",
+    "analyze_video",
     "frame_skip",
     "in_frame_erase",
     "macro_f1",
@@ -61,6 +63,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for editors and type checkers
     from vnaw.augment.video import frame_skip, in_frame_erase
     from vnaw.evaluation.metrics import macro_f1
+    from vnaw.inference.analyze import analyze_video
     from vnaw.labels import CLASSES, NUM_CLASSES
     from vnaw.losses.naw import naw_weight
     from vnaw.losses.video import VNAWLoss

@@ -8,44 +8,102 @@ under its final name, and two processes never share a temporary file.
 Weights are read with safetensors, or with ``torch.load(..., weights_only=True)`` where a pickle
 cannot be avoided (Lightning checkpoints, the ``.pth`` files of other projects): no file can run
 code when it is opened. Every failure is a :class:`~vnaw.errors.ModelFileError` naming the file.
+
+A write that fails (full disk, quota, I/O error) raises an ``OSError`` whose ``filename`` is the
+file being written — whatever library did the writing — so the command line can name it; on a full
+disk the message also says how much was free and how much the file needed at least.
+
+One writer per output: :func:`output_lock` holds an advisory lock on an output folder for the whole
+command, so a second ``vnaw`` writing to the same place is refused at once instead of mixing files.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from vnaw.errors import ModelFileError
+from vnaw.errors import ModelFileError, VnawError
+
+
+class OutputBusyError(VnawError, RuntimeError):
+    """Another process holds the output lock of a folder (:func:`output_lock`)."""
 
 
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]) -> Path:
-    """Write ``path`` through ``write(file)`` under a temporary name, fsync, rename into place."""
+def atomic_write(
+    path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any], size: int | None = None
+) -> Path:
+    """Write ``path`` through ``write(file)`` under a temporary name, fsync, rename into place.
+
+    ``size`` (bytes, where the caller knows it) goes into the message of a full disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
+    written = 0
     try:
         with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    written = f.tell()
         os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise write_error(err, path, written, size, tmp) from err
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
 
 
+def write_error(
+    err: OSError, path: Path, written: int = 0, size: int | None = None, tmp: Path | None = None
+) -> OSError:
+    """``err`` as an ``OSError`` naming ``path`` (not its temporary name ``tmp``). A full disk
+    (which some writers report only as "N requested and M written", with no errno) says how much
+    space was free and how much the file needs (``size``, else more than the ``written`` bytes)."""
+    free = _free_bytes(path.parent)
+    full = err.errno in (errno.ENOSPC, errno.EDQUOT) or (err.errno is None and free < (1 << 20))
+    if not full:
+        if err.filename and err.filename != str(tmp):
+            return err  # about another file than the one being written
+        return OSError(err.errno, err.strerror or str(err), str(path))
+    if size:
+        need = f"; it needs {_size(size)}"
+    else:
+        need = f"; it needs more than {_size(written)}" if written else ""
+    return OSError(errno.ENOSPC, f"No space left on device ({_size(free)} free{need})", str(path))
+
+
+def _free_bytes(folder: Path) -> int:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # the folder may not be made yet: the disk it would be on
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.0f} kB"
+
+
 def atomic_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write(path, lambda f: f.write(text.encode()))
+    data = text.encode()
+    return atomic_write(path, lambda f: f.write(data), len(data))
 
 
 def atomic_json(path: str | os.PathLike[str], obj: Any) -> Path:
@@ -60,10 +118,64 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path).with_suffix(path.suffix)  # keeps the extension writers look at
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as err:
+            written = tmp.stat().st_size if tmp.exists() else 0
+            raise write_error(err, path, written, tmp=tmp) from err
+        _fsync(tmp, path)  # the writer closed it; its bytes reach the disk before the rename
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync(tmp: Path, path: Path) -> None:
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as err:
+        raise write_error(err, path, tmp.stat().st_size, tmp=tmp) from err
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def output_lock(root: str | os.PathLike[str], name: str = "vnaw") -> Iterator[Path]:
+    """Hold the advisory lock ``root/.<name>.lock`` while the block runs: one writer per output.
+
+    A second process asking for the same lock gets :class:`OutputBusyError` at once ("another vnaw
+    is writing to ROOT (pid N)") instead of waiting. ``name`` separates writers that may share a
+    folder (e.g. ``extract-rank1``). The lock is released by the kernel when the process dies, so a
+    killed run never leaves a stale lock; the file itself stays (removing it would race). POSIX
+    only: elsewhere the lock is a no-op.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f".{name}.lock"
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield path
+        return
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip() or "?"
+            raise OutputBusyError(
+                f"another vnaw is writing to {root} (pid {pid}): wait for it to finish or use "
+                "another output folder"
+            ) from None
+        with contextlib.suppress(OSError):  # the pid is for the message only; a full disk
+            f.seek(0)  # must fail on the file being written, not here
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        try:
+            yield path
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -119,7 +231,8 @@ def save_safetensors(
     from safetensors.torch import save
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    return atomic_write(path, lambda f: f.write(save(tensors, metadata=metadata)))
+    data = save(tensors, metadata=metadata)
+    return atomic_write(path, lambda f: f.write(data), len(data))
 
 
 def load_into(module: Any, state: Mapping[str, Any], source: str | os.PathLike[str]) -> None:

@@ -81,6 +81,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     no_videos = d / "no_videos"
     no_videos.mkdir()
     return {
+        **_more_corpus(d, good),
         "good": good,
         "bad_header": bad_header,
         "bad_header_file": ann,
@@ -101,6 +102,50 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "no_videos": no_videos,
         "missing": d / "does_not_exist",
         "out": d / "out",
+    }
+
+
+def _more_corpus(d: Path, good: Path) -> dict[str, Path]:
+    """Corrupted Aff-Wild2 copies (a truncated crop, no valid label), a feature store of the good
+    copy, broken and duplicate-name videos, and a run whose last.ckpt is garbage."""
+    import shutil
+
+    import numpy as np
+
+    from vnaw.data.affwild2 import index_dataset
+    from vnaw.features.extract import extract
+    from vnaw.models.frame_encoder import load_encoder
+
+    bad_crop = d / "bad_crop"
+    shutil.copytree(good, bad_crop)
+    crop = sorted((bad_crop / "cropped_aligned").rglob("*.jpg"))[5]
+    crop.write_bytes(crop.read_bytes()[:50])
+    no_labels = d / "no_labels"
+    shutil.copytree(good, no_labels)
+    for ann in (no_labels / "Train_Set").glob("*.txt"):
+        lines = ann.read_text().splitlines()
+        ann.write_text("\n".join([lines[0], *["-1"] * (len(lines) - 1)]) + "\n")
+    store = d / "store"
+    encoder = load_encoder("resnet18", random_init=True, input_size=32, seed=0)
+    extract(index_dataset(good), store, encoder, batch_size=32, progress=False)
+    videos = d / "videos"
+    for cam in ("cam1", "cam2"):
+        (videos / "same" / cam).mkdir(parents=True)
+        (videos / "same" / cam / "clip.mp4").write_bytes(b"x")
+    (videos / "empty.mp4").write_bytes(b"")
+    (videos / "text.mp4").write_text("not a video\n" * 50)
+    np.random.default_rng(0).integers(0, 255, 5000, dtype=np.uint8).tofile(videos / "noise.avi")
+    bad_resume = d / "bad_resume"
+    (bad_resume / "checkpoints").mkdir(parents=True)
+    (bad_resume / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 truncated")
+    return {
+        "bad_crop": bad_crop,
+        "bad_crop_file": crop,
+        "no_labels": no_labels,
+        "store": store,
+        "same_stem": videos / "same",
+        "videos": videos,
+        "bad_resume": bad_resume,
     }
 
 
@@ -140,6 +185,20 @@ CASES = [
     ("pretrain evaluate: missing encoder", ["pretrain", "evaluate", "--encoder", "{missing}", "--data", "folder:{good}"], "{missing}"),
     ("pretrain export: garbage", ["pretrain", "export", "--checkpoint", "{pth}", "--out", "{out}/e"], "{pth}"),
     ("kfold: unknown key", ["kfold", "optim.lr_typo=1", "--out", "{out}/k"], "lr_typo"),
+    # Broken videos and duplicate names through `faces` (a broken video among others: below).
+    ("faces: missing input", ["faces", "{missing}", "--out", "{out}/f1"], "{missing}"),
+    ("faces: two videos, one name", ["faces", "{same_stem}", "--out", "{out}/f2"], "clip.mp4"),
+    # Corrupted Aff-Wild2 copies through stats --check / extract / train / evaluate.
+    ("stats --check: truncated crop", ["data", "stats", "{bad_crop}", "--check"], "{bad_crop_file}"),
+    ("extract: truncated crop", ["extract", "--data", "{bad_crop}", "--out", "{out}/s6", "--encoder", "resnet18", "--random-init", "--input-size", "32", "--workers", "0"], "{bad_crop_file}"),
+    ("extract: label out of range", ["extract", "--data", "{bad_label}", "--out", "{out}/s7"], "{bad_label_file}"),
+    ("train: label out of range", ["train", "data.root={bad_label}", "out_dir={out}/t8"], "{bad_label_file}"),
+    ("train: no valid label", ["train", "data.root={no_labels}", "data.features={store}", "out_dir={out}/t9"], "no valid label"),
+    ("train end-to-end: truncated crop", ["train", "data.root={bad_crop}", "mode=end-to-end", "out_dir={out}/t10"], "{bad_crop_file}"),
+    ("evaluate: wrong header", ["evaluate", "{run}", "--data", "{bad_header}"], "{bad_header_file}"),
+    ("evaluate: label out of range", ["evaluate", "{run}", "--data", "{bad_label}"], "{bad_label_file}"),
+    # Broken or malicious checkpoints for `train --resume`.
+    ("train --resume: garbage last.ckpt", ["train", "data.root={good}", "data.features={store}", "out_dir={bad_resume}", "--resume"], "last.ckpt"),
 ]  # fmt: skip
 
 
@@ -170,6 +229,45 @@ def test_debug_shows_the_traceback(corpus) -> None:
     assert res.returncode != 0 and "Traceback" in res.stderr and "DataError" in res.stderr
     res = subprocess.run([*argv[:3], *argv[4:]], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("name", ["empty.mp4", "text.mp4", "noise.avi", "truncated.mp4"])
+def test_a_broken_video_through_faces(name, corpus, tmp_path, capsys) -> None:
+    """`faces` goes on with the other videos of a batch (exit 1); each broken one is one line
+    naming it, and leaves nothing behind."""
+    pytest.importorskip("mediapipe")
+    video = corpus["videos"] / name if name != "truncated.mp4" else _truncated_video(tmp_path)
+    out = tmp_path / "out"
+    assert main(["faces", str(video), "--out", str(out), "--quiet"]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and str(video) in err[0] and "Traceback" not in err[0], err
+    assert not [p for p in out.rglob("*") if not p.name.startswith(".")], list(out.rglob("*"))
+
+
+def _truncated_video(tmp_path: Path) -> Path:
+    from helpers.face_video import write_video
+
+    pytest.importorskip("skimage")
+    data = write_video(tmp_path / "whole.mp4", 20).read_bytes()
+    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    return tmp_path / "truncated.mp4"
+
+
+def test_pickle_in_last_ckpt_never_runs_on_resume(corpus, tmp_path, capsys) -> None:
+    marker = tmp_path / "ran"
+
+    class Boom:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    torch.save({"state_dict": {}, "epoch": 0, "payload": Boom()}, last)
+    argv = ["train", f"data.root={corpus['good']}", f"data.features={corpus['store']}"]
+    assert main([*argv, f"out_dir={tmp_path / 'run'}", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(last) in err
+    assert not marker.exists()
 
 
 def test_pickle_in_a_checkpoint_never_runs(corpus, tmp_path) -> None:

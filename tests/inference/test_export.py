@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 pytest.importorskip("onnxruntime")
@@ -15,6 +19,25 @@ from vnaw.models.artifact import load_video_model
 @pytest.mark.slow
 def test_onnx_matches_pytorch_with_other_batch_and_length(tmp_path):
     model, _ = load_video_model(make_run(tmp_path / "run"))
-    path = export_onnx(model, tmp_path / "model.onnx")
+    import onnx
+
+    path = export_onnx(model, tmp_path / "model.onnx")  # opset 17 asked (the default)
+    graph = onnx.load(str(path))
+    assert [o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")] == [17]
+    meta = {p.key: json.loads(p.value) for p in graph.metadata_props}
+    assert meta["input_size"] == model.meta.input_size and meta["clip_length"] == model.clip_length
     # Traced at (2, 5); checked at (3, 9) with frames masked out.
     assert max_abs_diff(model, path, batch=3, length=9) <= 1e-4
+
+
+@pytest.mark.slow
+def test_export_cli_is_quiet_on_success(tmp_path):
+    """No traceback, no converter or exporter chatter: one line naming the file and its opset."""
+    run = make_run(tmp_path / "run")
+    out = tmp_path / "m.onnx"
+    main = "import sys; from vnaw.cli import main; sys.exit(main())"
+    cmd = [sys.executable, "-c", main, "export", "--model", str(run), "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", r.stderr
+    assert r.stdout.startswith(f"export: wrote {out} (opset 17)")

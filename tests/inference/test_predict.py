@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from vnaw.inference.outputs import TABLE_COLUMNS
 from vnaw.inference.streaming import SmoothStream, WindowStream
 from vnaw.inference.submission import SUBMISSION_HEADER, read_test_list, submission_lines
+from vnaw.inference.table import TABLE_COLUMNS
 from vnaw.inference.windows import predict_video
 from vnaw.labels import CLASSES
 from vnaw.models.temporal import TemporalConfig, TemporalEncoder
@@ -102,7 +102,7 @@ def test_predict_cli_writes_table_timeline_and_submission(face_video, tmp_path, 
         ]
     )
     assert rc == 0
-    assert "no temporal model" in capsys.readouterr().err  # says it is the encoder alone
+    assert "encoder only, smoothed" in capsys.readouterr().err  # says it is the encoder alone
     table = pd.read_csv(out / "clip.csv")
     assert list(table.columns) == TABLE_COLUMNS
     assert table["frame"].tolist() == list(range(1, 17))

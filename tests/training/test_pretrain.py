@@ -82,6 +82,13 @@ def test_tiny_run_writes_checkpoints_encoder_and_reports(tiny_run: Path) -> None
     assert "val/acc" in (tiny_run / "metrics.csv").read_text()
 
 
+def test_resume_of_a_finished_run_says_so_and_does_nothing(tiny_run: Path, capsys) -> None:
+    stamps = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file()}
+    assert _run(["--config", str(tiny_run / "config.yaml"), "--resume"]) == 0
+    assert capsys.readouterr().out == f"{tiny_run}: already finished (1 epoch); nothing to do\n"
+    assert {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file()} == stamps
+
+
 def test_resume_continues_to_more_epochs(tiny_run: Path) -> None:
     cfg_args = ["--config", str(tiny_run / "config.yaml"), "--epochs", "2", "--resume"]
     assert _run(cfg_args) == 0

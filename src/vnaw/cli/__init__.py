@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "train",
     "evaluate",
     "experiments",
+    "submit",
     "predict",
     "export",
     "demo",

@@ -6,12 +6,24 @@ import argparse
 import time
 from pathlib import Path
 
+ANNOTATIONS_HELP = (
+    "the EXPR annotation folder holding Train_Set/ and Validation_Set/ (default: found under "
+    "the root by content)"
+)
+
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from vnaw.data.affwild2 import index_dataset
+    from vnaw.data.affwild2 import find_layout, index_dataset
     from vnaw.data.stats import stats_table
 
-    print(stats_table(index_dataset(args.root, skip_bad=args.skip_bad)))
+    records = index_dataset(args.root, annotations=args.annotations, skip_bad=args.skip_bad)
+    if args.check:  # open and decode every crop: a bad one is an error (or skipped, --skip-bad)
+        from vnaw.data.check import checked_records
+
+        records = checked_records(records, skip_bad=args.skip_bad)
+        print(f"checked {sum(int(r.has_crop.sum()) for r in records)} crops: all readable")
+    print(find_layout(Path(args.root), args.annotations).describe())
+    print(stats_table(records))
     return 0
 
 
@@ -42,6 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "root", help="Aff-Wild2 EXPR root (Train_Set/, Validation_Set/, cropped_aligned/)"
     )
     st.add_argument("--skip-bad", action="store_true", help="warn about and skip bad videos")
+    st.add_argument("--check", action="store_true", help="also open and decode every crop (slower)")
+    st.add_argument("--annotations", help=ANNOTATIONS_HELP)
     st.set_defaults(func=_cmd_stats)
 
     sy = sub.add_parser("synth", help="write a synthetic data set in the exact Aff-Wild2 layout")

@@ -5,22 +5,35 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vnaw.cli.data import ANNOTATIONS_HELP
+
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vnaw.data.affwild2 import clean_records
-    from vnaw.errors import ConfigError
     from vnaw.evaluation.evaluate import evaluate, split_videos
+    from vnaw.features.crops import CropFeatures
     from vnaw.features.store import FeatureStore, check_store
-    from vnaw.models.artifact import load_video_model
+    from vnaw.inference.analyze import resolve_device
+    from vnaw.models.artifact import load_run_config, load_video_model, run_dir_of
 
-    model, cfg = load_video_model(args.run, with_encoder=False)
-    records = split_videos(args.data, args.split, args.folds or cfg.data.folds_file)
-    store_path = args.features or cfg.data.features
-    if store_path is None:
-        raise ConfigError("no feature store: pass --features STORE (written by `vnaw extract`)")
+    cfg = load_run_config(run_dir_of(args.run)[0])
+    store_path = args.features or (cfg.data.features if cfg.mode == "features" else None)
+    model, _ = load_video_model(args.run, with_encoder=store_path is None)
+    model = model.to(resolve_device(args.device))
+    print(f"evaluate: {model.description}")
+    records = split_videos(
+        args.data,
+        args.split,
+        args.folds or cfg.data.folds_file,
+        annotations=args.annotations,
+        skip_bad=args.skip_bad,
+    )
     out = Path(args.out) if args.out else model.run_dir / f"eval-{args.split}"
-    store = FeatureStore(store_path)
-    check_store(store, records)
+    if store_path is None:  # end-to-end run: features from the crops, with the run's encoder
+        store = CropFeatures(model, records)
+    else:
+        store = FeatureStore(store_path)
+        check_store(store, records)
     metrics = evaluate(
         model, records, store, out, stride=args.stride, clean=clean_records(args.data)
     )
@@ -38,10 +51,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Predict every frame of a split with overlapping windows and score it (design §8).",
     )
     p.add_argument("run", help="run directory or a checkpoint inside it")
-    p.add_argument("--data", required=True, help="Aff-Wild2-layout dataset root")
+    p.add_argument("--data", required=True, help="Aff-Wild2 release root")
+    p.add_argument("--annotations", help=ANNOTATIONS_HELP)
+    p.add_argument("--skip-bad", action="store_true", help="warn about and skip bad videos")
     p.add_argument("--split", default="official", help="official, Train_Set, or a fold name")
     p.add_argument("--folds", help="folds JSON (for fold splits)")
-    p.add_argument("--features", help="feature store (default: the run's data.features)")
+    p.add_argument(
+        "--features",
+        help="feature store (default: the run's data.features; end-to-end runs encode the crops)",
+    )
     p.add_argument("--stride", type=int, help="window stride (default: the run's, or P/2)")
     p.add_argument("--out", help="output folder (default: RUN/eval-SPLIT)")
+    p.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the model runs"
+    )
     p.set_defaults(func=_cmd_evaluate)

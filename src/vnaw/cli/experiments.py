@@ -12,6 +12,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="experiment folder (one sub-folder per run)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds per row")
     p.add_argument(
+        "--skip-bad", action="store_true", help="warn about and skip bad videos (data.skip_bad)"
+    )
+    p.add_argument(
         "--score",
         choices=("labels", "clean"),
         default="labels",
@@ -22,7 +25,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 def _load(args: argparse.Namespace):
     from vnaw.config import load_config_args
 
-    return load_config_args(args.config, args.overrides)
+    skip = ["data.skip_bad=true"] if args.skip_bad else []
+    return load_config_args(args.config, [*args.overrides, *skip])
 
 
 def _score(args: argparse.Namespace) -> str:

@@ -10,9 +10,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from vnaw.models.artifact import load_video_model
 
     model, _ = load_video_model(args.model)
-    out = export_onnx(model, args.out)
+    out = export_onnx(model, args.out, opset=args.opset)
     diff = max_abs_diff(model, out)
-    print(f"export: wrote {out}; ONNX Runtime vs PyTorch max abs diff {diff:.2e}")
+    print(
+        f"export: wrote {out} (opset {args.opset}); ONNX Runtime vs PyTorch max abs diff {diff:.2e}"
+    )
     return 0 if diff <= 1e-4 else 1
 
 
@@ -25,4 +27,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, metavar="RUN_OR_CHECKPOINT", help="trained run")
     p.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset of the file (default 17)")
     p.set_defaults(func=_cmd_export)

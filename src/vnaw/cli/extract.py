@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from vnaw.cli.data import ANNOTATIONS_HELP
+
 
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
@@ -24,7 +26,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if device == "auto":
         local = _env_int("LOCAL_RANK", 0)
         device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    records = index_dataset(args.data, skip_bad=args.skip_bad)
+    records = index_dataset(args.data, annotations=args.annotations, skip_bad=args.skip_bad)
     encoder = load_encoder(
         args.encoder,
         args.weights,
@@ -45,10 +47,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         rank=rank,
         world_size=world,
         progress=not args.quiet,
+        skip_bad=args.skip_bad,
     )
     mine = len(shard(records, rank, world))
     print(
-        f"rank {rank}/{world}: extracted {len(done)} videos, {mine - len(done)} already done; "
+        f"rank {rank}/{world}: extracted {len(done)} videos, {mine - len(done)} already done or "
+        "skipped; "
         f"encoder {encoder.name} ({encoder.meta.feature_size}-d, weights {encoder.weights_hash}) "
         f"-> {args.out}"
     )
@@ -60,7 +64,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "extract", help="cache per-frame encoder features of an Aff-Wild2-layout data set"
     )
-    p.add_argument("--data", required=True, help="Aff-Wild2 EXPR root")
+    p.add_argument("--data", required=True, help="Aff-Wild2 release root")
+    p.add_argument("--annotations", help=ANNOTATIONS_HELP)
     p.add_argument("--out", required=True, help="feature store folder (created; reruns resume)")
     p.add_argument(
         "--encoder",
@@ -98,6 +103,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--world-size", type=int, help="number of processes (default: env WORLD_SIZE or 1)"
     )
-    p.add_argument("--skip-bad", action="store_true", help="warn about and skip bad videos")
+    p.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="warn about and skip bad videos (bad annotation, unreadable crop)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_extract)

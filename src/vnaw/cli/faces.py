@@ -15,6 +15,8 @@ def _cmd_faces(args: argparse.Namespace) -> int:
     config = FaceConfig(
         crop_size=args.size, max_faces=args.max_faces, detect_every=args.detect_every
     )
+    if not Path(args.input).exists():
+        raise FileNotFoundError(2, "no such file or folder", args.input)
     videos = find_videos(args.input)
     if not videos:
         raise FileNotFoundError(2, "no video files found", args.input)
@@ -29,7 +31,8 @@ def _cmd_faces(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if errors:
-        print(f"faces: {len(errors)} of {len(videos)} video(s) failed", file=sys.stderr)
+        if len(videos) > 1:  # a batch: the count after the per-video lines
+            print(f"faces: {len(errors)} of {len(videos)} video(s) failed", file=sys.stderr)
         return 1
     return 0
 

@@ -1,80 +1,76 @@
-"""``vnaw predict VIDEO_OR_DIR``: raw videos → per-frame expression probabilities (design §8)."""
+"""``vnaw predict VIDEO_OR_DIR``: raw videos → per-frame expression probabilities (design §8).
+
+Quiet by default: a progress bar, warnings that matter (no face, a truncated file, an unreadable
+video in a batch) and one final line saying what was written. Exit status: 0 when every video was
+read (with or without a face), 1 when some video of a folder could not be read, 2 for a user
+error (the CLI's error boundary).
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from pathlib import Path
 
 from vnaw.cli.faces import add_detector_arguments
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
+def _check_out(out: Path) -> None:
+    """Refuse an output that is not a folder before any work."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder (--out)", str(out))
 
-    from vnaw.errors import VnawError
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from vnaw.files import output_lock
+    from vnaw.inference.quiet import native_stderr_silenced
+    from vnaw.inference.table import check_format
+
+    out = Path(args.out)
+    _check_out(out)
+    check_format(args.format)
+    with native_stderr_silenced(not args.verbose), output_lock(out, "predict"):
+        return _predict_all(args, out)
+
+
+def _predict_all(args: argparse.Namespace, out: Path) -> int:
+    import torch
+
     from vnaw.faces.detectors import make_detector
     from vnaw.faces.types import FaceConfig
     from vnaw.faces.video import find_videos
-    from vnaw.inference.outputs import write_outputs, write_overlay
-    from vnaw.inference.predict import predict_file
-    from vnaw.models.artifact import default_video_model, load_video_model
+    from vnaw.inference.analyze import load_model
+    from vnaw.inference.batch import Batch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_video_model(args.model)[0] if args.model else default_video_model()
-    print(f"predict: {model.description}", file=sys.stderr)
+    # The encoder runs beside detection and decoding (vnaw.inference.predict): half the cores
+    # each; more torch threads than that only fight MediaPipe's for the same cores.
+    torch.set_num_threads(args.threads or max(1, len(os.sched_getaffinity(0)) // 2))
+    model = load_model(args.model, args.device)
+    if args.verbose:
+        print(f"predict: {model.description}", file=sys.stderr)
     face_config = FaceConfig(max_faces=args.max_faces, detect_every=args.detect_every)
     make_detector(args.detector, args.detector_weights, face_config).close()  # fails early
     videos = find_videos(args.input)
     if not videos:
         raise FileNotFoundError(2, "no video files found", args.input)
-    out = Path(args.out)
-    note = "encoder only, smoothed" if model.temporal is None else "V-NAW"
-    failures: list[str] = []
-    preds = {}
-    for v in tqdm(videos, desc="predict", unit="video", disable=len(videos) < 2 or args.quiet):
-        try:
-            res = predict_file(
-                v,
-                model,
-                chunk=args.chunk,
-                face_config=face_config,
-                detector=args.detector,
-                detector_weights=args.detector_weights,
-            )
-            write_outputs(res, out, note)
-            if args.overlay:
-                write_overlay(v, res, out / f"{res.video}_overlay.mp4")
-        except (VnawError, OSError) as err:  # one bad video does not stop the batch
-            failures.append(str(err))
-            tqdm.write(f"predict: FAILED {err}", file=sys.stderr)
-            continue
-        for tr in res.tracks:
-            preds[tr.name] = tr.probs.argmax(axis=1)
-        if not args.quiet:
-            n, total = len(res.times), sum(res.timings.values())
-            tqdm.write(
-                f"predict: {res.video}: {n} frames, tracks {[t.name for t in res.tracks]}, "
-                f"{n / max(total, 1e-9):.0f} frames/s",
-                file=sys.stderr,
-            )
+    root = Path(args.input) if Path(args.input).is_dir() else None
+    batch = Batch(model, out, args, face_config, root)
+    batch.run(videos)
     if args.abaw_test_list:
-        _write_submission(args.abaw_test_list, preds, out / "submission.txt")
-    if failures:
-        print(f"predict: {len(failures)} of {len(videos)} video(s) failed", file=sys.stderr)
-        return 1
-    return 0
+        _write_submission(args.abaw_test_list, batch.preds, out / "submission.txt", batch)
+    print(batch.final_line(), file=sys.stderr)
+    return 1 if batch.failures else 0
 
 
-def _write_submission(test_list: str, preds: dict, path: Path) -> None:
+def _write_submission(test_list: str, preds: dict, path: Path, batch) -> None:
     from vnaw.files import atomic_text
     from vnaw.inference.submission import read_test_list, submission_lines
 
     lines = submission_lines(read_test_list(test_list), preds, test_list)
     atomic_text(path, "\n".join(lines) + "\n")
-    print(f"predict: wrote {path} ({len(lines) - 1} frames)", file=sys.stderr)
+    batch.written.append(path)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -83,9 +79,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="per-frame expression probabilities for raw videos (design §8)",
         description="Raw video → per-frame expression probabilities: decode, detect, track and "
         "align faces, image encoder, temporal model (or, without --model, the shipped encoder's "
-        "probabilities smoothed over time). Writes <track>.csv and <track>_timeline.png per face.",
+        "probabilities smoothed over time). Writes per video OUT/<name>.csv (one row per frame "
+        "and face; empty probabilities where no face was found), <name>_timeline.png, and "
+        "OUT/summary.csv. In a folder, <name> is the video's path relative to it, without its "
+        "extension (cam1/clip.mp4 → OUT/cam1/clip.csv).",
     )
-    p.add_argument("input", metavar="VIDEO_OR_DIR", help="a video file or a folder of videos")
+    p.add_argument("input", metavar="VIDEO_OR_DIR", help="a video (or image) file or a folder")
     p.add_argument(
         "--model",
         metavar="RUN_OR_CHECKPOINT",
@@ -93,13 +92,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="predictions", metavar="DIR", help="output folder")
     p.add_argument(
+        "--format", default="csv", choices=("csv", "parquet", "json"), help="table format"
+    )
+    p.add_argument(
+        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the model runs"
+    )
+    p.add_argument(
         "--overlay", action="store_true", help="also write an annotated copy of the video"
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="also write a self-contained HTML page per video (and index.html for a folder)",
     )
     p.add_argument(
         "--abaw-test-list", metavar="FILE", help="write the ABAW submission file (design §3.1)"
     )
     add_detector_arguments(p)
     p.add_argument("--chunk", type=int, default=64, help="frames per streaming chunk")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--threads", type=int, default=0, help="encoder threads (0 = half the CPU cores)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show the model used and the native "
+        "libraries' log lines (MediaPipe, TFLite)",
+    )  # fmt: skip
     p.set_defaults(func=_cmd_predict)

@@ -32,13 +32,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.balanced:
         overrides.append("data.balanced=true")
     from vnaw.models.encoder import encoder_paths
-    from vnaw.training.pretrain import run_pretrain
+    from vnaw.training.pretrain import finished_pretrain, run_pretrain
     from vnaw.training.pretrain_config import load_config
 
     cfg = load_config(args.config, overrides)
     resume = args.resume
     if resume == "last":
         resume = str(Path(cfg.trainer.out_dir) / "checkpoints" / "last.ckpt")
+    done = finished_pretrain(cfg, resume)
+    if done:  # --resume on a finished run: say so, train nothing
+        print(done)
+        return 0
     results = run_pretrain(cfg, resume=resume)
     print(f"encoder: {encoder_paths(Path(cfg.trainer.out_dir) / 'encoder')[0]}")
     return 0 if results else 1

@@ -16,10 +16,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"{key}={value}")
+    if args.skip_bad:
+        overrides.append("data.skip_bad=true")
     from vnaw.config import load_config_args
-    from vnaw.training.train import train
+    from vnaw.training.train import finished_run, train
 
     cfg = load_config_args(args.config, overrides)
+    done = finished_run(cfg) if args.resume else None
+    if done:  # --resume on a finished run: say so, train nothing
+        print(done)
+        return 0
     run_dir = train(cfg, resume=args.resume)
     print(f"run directory: {run_dir}")
     return 0
@@ -41,4 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-nodes", dest="num_nodes", type=int, help="number of nodes (DDP)")
     p.add_argument("--strategy", help="Lightning strategy, e.g. ddp")
     p.add_argument("--out", help="run directory (overrides out_dir)")
+    p.add_argument(
+        "--skip-bad", action="store_true", help="warn about and skip bad videos (data.skip_bad)"
+    )
     p.set_defaults(func=_cmd_train)

@@ -97,7 +97,7 @@ def evaluate(
     with atomic_path(out_dir / "predictions.csv") as tmp:
         table.to_csv(tmp, index=False, float_format="%.6f")
     metrics = score_table(table, out_dir, with_clean=clean is not None)
-    weights = Path(getattr(model, "run_dir", out_dir)) / "naw_weights.npy"
+    weights = (model.run_dir or out_dir) / "naw_weights.npy"
     if weights.is_file():
         plot_weight_histogram(np.load(weights), out_dir / "naw_weights.png")
     return metrics

@@ -16,13 +16,17 @@ layout of design §3.1::
 ``<video>_face<N>`` for more (design §4). A simple IoU tracker keeps one track per person.
 
 Resumable: a video is finished exactly when its CSV exists (written last, atomically; crops go to a
-hidden folder first and are renamed into place). Videos run in parallel worker processes; a file
-that cannot be decoded (missing, zero bytes, truncated, not a video) is reported by name and the
-others go on; the exit code says whether all succeeded.
+hidden per-process folder first and are renamed into place). Two inputs never share an output
+(:mod:`vnaw.faces.outputs`), and one ``vnaw faces`` at a time writes to an output folder
+(:func:`vnaw.files.output_lock`). Videos run in parallel worker processes, which die with the
+command (a killed ``vnaw faces`` leaves no worker running); a file that cannot be decoded (missing,
+zero bytes, truncated, not a video) is reported by name and the others go on; the exit code says
+whether all succeeded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import shutil
@@ -35,11 +39,13 @@ from vnaw.data.affwild2 import CROPS_DIR
 from vnaw.errors import VideoError
 from vnaw.faces.align import align
 from vnaw.faces.detectors import make_detector
+from vnaw.faces.outputs import FACES_DIR, check_same_source, check_unique_stems, record_source
 from vnaw.faces.track import IoUTracker, name_tracks
 from vnaw.faces.types import FaceConfig
 from vnaw.faces.video import iter_frames
+from vnaw.files import atomic_path, output_lock
 
-FACES_DIR = "faces"  # per-video CSVs (the commit markers of `vnaw faces`)
+__all__ = ["FACES_DIR", "is_done", "process_video", "run_faces"]
 
 
 CSV_COLUMNS = ["frame", "time_s", "track", "face_found", "score", "x0", "y0", "x1", "y1"] + [
@@ -66,8 +72,7 @@ def process_video(
 
     name = path.stem
     crops_root = root / CROPS_DIR
-    tmp = crops_root / f".partial-{name}"
-    shutil.rmtree(tmp, ignore_errors=True)  # a previous interrupted attempt
+    tmp = crops_root / f".partial-{name}-{os.getpid()}"
     tmp.mkdir(parents=True)
     detect = make_detector(detector, detector_weights, config)
     tracker = IoUTracker()
@@ -95,17 +100,16 @@ def process_video(
                 sum_x[tid] = sum_x.get(tid, 0.0) + float(face.box[0] + face.box[2]) / 2
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # a failed video leaves nothing behind
+        with contextlib.suppress(OSError):
+            crops_root.rmdir()  # … not even an empty cropped_aligned/ it created
         raise
     finally:
         detect.close()
     names = name_tracks(
         name, seen, {t: sum_x[t] / seen[t] for t in seen}, n, config.min_track_fraction
     )
-    for tid, track in names.items():
-        dest = crops_root / track
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp / str(tid), dest)
-    shutil.rmtree(tmp, ignore_errors=True)  # dropped spurious tracks
+    _commit_tracks(tmp, names)
+    record_source(path, root)
     _write_csv(root / FACES_DIR / f"{name}.csv", rows, names)
     with_face = len({r[0] for r in rows if r[2] in names})
     return {
@@ -116,14 +120,22 @@ def process_video(
     }
 
 
+def _commit_tracks(tmp: Path, names: dict[int, str]) -> None:
+    """Rename each kept track's crops from the hidden folder ``tmp`` into place (replacing an
+    earlier attempt's); spurious tracks go with ``tmp``."""
+    for tid, track in names.items():
+        dest = tmp.parent / track
+        shutil.rmtree(dest, ignore_errors=True)
+        os.replace(tmp / str(tid), dest)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _write_csv(path: Path, rows: list[tuple], names: dict[int, str]) -> None:
     """The per-video table, written under a hidden name and renamed: its existence = finished."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     by_frame: dict[int, list] = {}
     for frame, t, tid, face in rows:
         by_frame.setdefault(frame, [t]).append((tid, face))
-    with open(tmp, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
         for frame, (t, *faces) in by_frame.items():
@@ -142,11 +154,28 @@ def _write_csv(path: Path, rows: list[tuple], names: dict[int, str]) -> None:
                         *(_fmt(v) for v in face.points.ravel()),
                     ]
                 )
-    os.replace(tmp, path)
 
 
 def is_done(path: Path, root: Path) -> bool:
-    return (root / FACES_DIR / f"{path.stem}.csv").is_file()
+    """Finished in ``root``; a :class:`VideoError` if another video of that name finished there."""
+    if not (root / FACES_DIR / f"{path.stem}.csv").is_file():
+        return False
+    check_same_source(path, root)
+    return True
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: the worker is killed when ``vnaw faces`` dies, however it dies (Linux
+    ``PR_SET_PDEATHSIG``); elsewhere a killed command's workers end after their current video."""
+    import signal
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
 
 
 def _worker(
@@ -169,14 +198,35 @@ def run_faces(
     overwrite: bool = False,
     progress: bool = True,
 ) -> list[str]:
-    """Process ``videos`` into ``root``; returns the error messages (empty = all succeeded)."""
-    from tqdm import tqdm
+    """Process ``videos`` into ``root``; returns the error messages (empty = all succeeded).
 
+    Refused before any work: two videos with one name, a video whose name is taken in ``root`` by
+    another video, a detector that cannot load, and another ``vnaw faces`` writing to ``root``.
+    """
+    check_unique_stems(videos)
     if detector != "mediapipe":
         make_detector(detector, detector_weights, config)  # fails early, before any video
-    todo = [v for v in videos if overwrite or not is_done(v, root)]
-    if len(todo) < len(videos) and progress:
-        print(f"faces: {len(videos) - len(todo)} video(s) already done, skipped", file=sys.stderr)
+    with output_lock(root, "faces"):
+        todo = [v for v in videos if overwrite or not is_done(v, root)]
+        for stale in (root / CROPS_DIR).glob(".partial-*"):  # crops of a killed run
+            shutil.rmtree(stale, ignore_errors=True)
+        return _run(todo, len(videos), root, config, workers, detector, detector_weights, progress)
+
+
+def _run(
+    todo: list[Path],
+    total: int,
+    root: Path,
+    config: FaceConfig | None,
+    workers: int,
+    detector: str,
+    detector_weights: str | None,
+    progress: bool,
+) -> list[str]:
+    from tqdm import tqdm
+
+    if len(todo) < total and progress:
+        print(f"faces: {total - len(todo)} video(s) already done, skipped", file=sys.stderr)
     errors: list[str] = []
 
     def report(path: Path, summary: dict | None, err: str | None) -> None:
@@ -201,7 +251,12 @@ def run_faces(
         import multiprocessing as mp
 
         # spawn: MediaPipe's graph threads do not survive fork.
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=mp.get_context("spawn"),
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futs = [
                 pool.submit(_worker, v, root, config, detector, detector_weights, False)
                 for v in todo

@@ -5,6 +5,10 @@ Features mode (:mod:`vnaw.features.store`) trains the temporal model on these ca
 (:func:`vnaw.models.preprocess.load_crop`, the same function ``vnaw predict`` and the image
 classifier use), the encoder runs on batches, and each video is committed to the store as soon as
 its last frame is encoded, so an interrupted extraction resumes where it stopped.
+
+Before any work, every crop of the videos still to do is checked (:mod:`vnaw.data.check`): a bad
+one stops the command naming the file, or with ``skip_bad`` its video is left out and reported.
+One process per (store, rank) writes at a time (:func:`vnaw.files.output_lock`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from vnaw.data.affwild2 import VideoRecord
+from vnaw.data.check import checked_records
 from vnaw.features.store import (
     EraseSpec,
     commit_video,
@@ -28,6 +33,7 @@ from vnaw.features.store import (
     shard,
     store_header,
 )
+from vnaw.files import output_lock
 from vnaw.models.encoder import EncoderMeta
 from vnaw.models.frame_encoder import Encoder
 from vnaw.models.preprocess import load_crop, normalize, to_input
@@ -71,26 +77,39 @@ def extract(
     world_size: int = 1,
     progress: bool = True,
     after_video: Callable[[str], None] | None = None,
+    skip_bad: bool = False,
 ) -> list[str]:
     """Extract features of this rank's unfinished videos into ``store``; returns their names.
 
     ``after_video(name)`` is called after each video is committed (a test hook: raising there
-    simulates an interruption).
+    simulates an interruption). ``skip_bad``: leave out videos with a bad crop instead of stopping.
     """
-    from tqdm import tqdm
+    store, erase = Path(store), erase or EraseSpec()
+    with output_lock(store, f"extract-rank{rank}"):
+        open_or_create(store, store_header(encoder.identity(), erase))
+        todo = [r for r in shard(records, rank, world_size) if not is_done(store, r.name)]
+        todo = checked_records(todo, skip_bad=skip_bad)
+        for r in todo:  # leftovers of a killed run of this rank: only this rank writes these names
+            for stale in store.glob(f".{r.name}.*tmp-*"):
+                stale.unlink(missing_ok=True)
+        loader = _loader(todo, encoder.meta, batch_size, num_workers, torch.device(device))
+        done = _encode(
+            todo, loader, store, encoder, erase, torch.device(device), after_video, progress, rank
+        )
+        merge_manifest(store)
+        return done
 
-    store = Path(store)
-    erase = erase or EraseSpec()
-    meta = encoder.meta
-    open_or_create(store, store_header(encoder.identity(), erase))
-    todo = [r for r in shard(records, rank, world_size) if not is_done(store, r.name)]
-    for r in todo:  # leftovers of a killed run of this rank: only this rank writes these names
-        for stale in store.glob(f".{r.name}.*tmp-*"):
-            stale.unlink(missing_ok=True)
+
+def _loader(
+    todo: list[VideoRecord],
+    meta: EncoderMeta,
+    batch_size: int,
+    num_workers: int,
+    device: torch.device,
+) -> DataLoader:
+    """Batches of crops of the videos to do, in video then frame order."""
     items = [(r.name, r.crop_path(int(k))) for r in todo for k in np.flatnonzero(r.has_crop)]
-    device = torch.device(device)
-    trunk = encoder.trunk.to(device).eval()
-    loader = DataLoader(
+    return DataLoader(
         _Frames(items, meta.input_size, meta.channels),
         batch_size=batch_size,
         shuffle=False,  # frames arrive video by video, so each video is committed as it ends
@@ -98,11 +117,31 @@ def extract(
         pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
+
+
+def _encode(
+    todo: list[VideoRecord],
+    loader: DataLoader,
+    store: Path,
+    encoder: Encoder,
+    erase: EraseSpec,
+    device: torch.device,
+    after_video: Callable[[str], None] | None,
+    progress: bool,
+    rank: int,
+) -> list[str]:
+    """Encode the loader's crops; commit each video to ``store`` as it ends; their names."""
+    from tqdm import tqdm
+
+    meta = encoder.meta
+    trunk = encoder.trunk.to(device).eval()
     # Ω of every (video, view), (V, K, S, S), and each item's video.
     masks = torch.stack([erase.masks(r.name, meta.input_size) for r in todo]) if todo else None
     item_video = torch.tensor([v for v, r in enumerate(todo) for _ in range(int(r.has_crop.sum()))])
     videos = _VideoBuffer(store, todo, 1 + erase.views, meta.feature_size, after_video)
-    bar = tqdm(total=len(items), unit="frame", disable=not progress, desc=f"extract[{rank}]")
+    bar = tqdm(
+        total=len(loader.dataset), unit="frame", disable=not progress, desc=f"extract[{rank}]"
+    )
     for x, idx in loader:
         assert masks is not None
         omega = masks[item_video[idx]].to(device)  # (B, K, S, S)
@@ -112,7 +151,6 @@ def extract(
         videos.add(f.float().view(*views.shape[:2], -1).transpose(0, 1).cpu().numpy())
         bar.update(len(idx))
     bar.close()
-    merge_manifest(store)
     return videos.done
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from vnaw.errors import ModelFileError
 from vnaw.files import atomic_path
 from vnaw.labels import CLASSES
 from vnaw.models.video import VideoModel
@@ -44,8 +45,15 @@ def _example(model: VideoModel, batch: int, length: int) -> Tensor:
     return torch.zeros(batch, length, m.channels, m.input_size, m.input_size)
 
 
+# The lowest opset torch's exporter implements (torch ≥ 2.9; it moves a lower ask up to it, with a
+# warning, then fails to convert back: measured with torch 2.14). A lower opset is reached by
+# exporting at this one, folding constants, and converting with ONNX's own version converter.
+EXPORTER_OPSET = 18
+
+
 def export_onnx(model: VideoModel, out: str | Path, *, opset: int = 17) -> Path:
-    """Write the ONNX graph of a video model (encoder + temporal model); returns ``out``."""
+    """Write the ONNX graph of a video model (encoder + temporal model) at ``opset``; returns
+    ``out``. The file's default-domain opset is ``opset`` exactly, or nothing is written."""
     net = _Probs(model).eval()
     frames = _example(model, 2, 5)
     present = torch.ones(2, 5, dtype=torch.bool)
@@ -63,22 +71,62 @@ def export_onnx(model: VideoModel, out: str | Path, *, opset: int = 17) -> Path:
             input_names=["frames", "present"],
             output_names=["probs"],
             dynamic_shapes={"frames": {0: batch, 1: length}, "present": {0: batch, 1: length}},
-            opset_version=opset,
+            opset_version=max(opset, EXPORTER_OPSET),
             dynamo=True,
             external_data=False,
             verbose=False,
         )
-        with atomic_path(out) as tmp:
-            program.save(str(tmp))  # inside the filter: saving renames the axes
-            _add_metadata(tmp, model)
+        program.optimize()  # folds the axes of Unsqueeze/Reduce* into constants: convertible
+        graph = _at_opset(program.model_proto, opset)
+    _add_metadata(graph, model)
+    import onnx
+
+    with atomic_path(out) as tmp:
+        onnx.save(graph, str(tmp))
     return out
 
 
-def _add_metadata(path: Path, model: VideoModel) -> None:
-    """Store how to feed the graph (input size, channels, normalisation, classes) in the file."""
+def _at_opset(graph, opset: int):
+    """``graph`` converted to ``opset`` (ONNX's version converter), checked."""
     import onnx
 
-    m = onnx.load(str(path))
+    if _opset(graph) != opset:
+        try:
+            graph = onnx.version_converter.convert_version(graph, opset)
+        except Exception as err:  # the converter raises bare RuntimeErrors
+            raise ModelFileError(
+                f"cannot write ONNX opset {opset}: torch exports opset {_opset(graph)} and ONNX's "
+                f"converter failed ({str(err).splitlines()[0]}); use --opset {EXPORTER_OPSET}"
+            ) from None
+        _drop_new_reduce_attribute(graph)
+    if _opset(graph) != opset:
+        raise ModelFileError(f"the exported graph has opset {_opset(graph)}, not {opset}")
+    try:
+        onnx.checker.check_model(graph)
+    except onnx.checker.ValidationError as err:
+        raise ModelFileError(f"the opset {opset} graph is invalid: {err}") from None
+    return graph
+
+
+def _drop_new_reduce_attribute(graph) -> None:
+    """ONNX's converter (1.22) moves a Reduce* node's axes back to an attribute but leaves the
+    opset-18 ``noop_with_empty_axes`` behind, which opset 17 rejects; at its default (0) it means
+    what opset 17 does anyway, so it is dropped."""
+    for node in graph.graph.node:
+        if node.op_type.startswith("Reduce") and node.op_type != "ReduceSum":
+            keep = [
+                a for a in node.attribute if not (a.name == "noop_with_empty_axes" and a.i == 0)
+            ]
+            del node.attribute[:]
+            node.attribute.extend(keep)
+
+
+def _opset(graph) -> int:
+    return next(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def _add_metadata(graph, model: VideoModel) -> None:
+    """Store how to feed the graph (input size, channels, normalisation, classes) in it."""
     m = model.meta
     assert m is not None
     info = {
@@ -90,9 +138,8 @@ def _add_metadata(path: Path, model: VideoModel) -> None:
         "clip_length": model.clip_length,
     }
     for k, v in info.items():
-        entry = m.metadata_props.add()
+        entry = graph.metadata_props.add()
         entry.key, entry.value = k, json.dumps(v)
-    onnx.save(m, str(path))
 
 
 def max_abs_diff(

@@ -1,115 +1,176 @@
-"""What ``vnaw predict`` writes per video: the per-frame table, the timeline PNG, the overlay video."""
+"""What ``vnaw predict`` writes per video: the table, the timeline PNG, the overlay video.
+
+Outputs are keyed by the video's path relative to the input folder, without its extension
+(:func:`output_keys`): ``cam1/clip.mp4`` → ``OUT/cam1/clip.csv``, so two inputs never share an
+output; two videos that differ only in their extension (``x.mp4``, ``x.avi``) keep it
+(``OUT/x.mp4.csv``, ``OUT/x.avi.csv``), as does a video named like the batch's own files
+(``summary.mp4`` → ``OUT/summary.mp4.csv``, beside ``OUT/summary.csv``).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from vnaw.files import atomic_path
 from vnaw.inference.predict import TrackResult, VideoResult
-from vnaw.inference.windows import ambiguity
+from vnaw.inference.table import video_table, write_table
 from vnaw.labels import CLASSES
 
-TABLE_COLUMNS = [
-    "video",
-    "frame",
-    "time_s",
-    "face_found",
-    *CLASSES,
-    "pred",
-    "pred_index",
-    "ambiguity",
-]
+RESERVED = ("summary", "index")
+PANEL_WIDTH = 150  # px per track in the overlay's probability panel
 
 
-def frame_table(video: str, times: np.ndarray, track: TrackResult):
-    """The per-frame table of design §8 with exactly :data:`TABLE_COLUMNS`."""
-    import pandas as pd
-
-    probs = track.probs / track.probs.sum(axis=1, keepdims=True)  # exact sums despite float error
-    idx = probs.argmax(axis=1)
-    df = pd.DataFrame(probs, columns=list(CLASSES))
-    df.insert(0, "face_found", track.face_found.astype(int))
-    df.insert(0, "time_s", np.round(times, 4))
-    df.insert(0, "frame", np.arange(1, len(probs) + 1))  # 1-based, design §8
-    df.insert(0, "video", track.name)
-    df["pred"] = [CLASSES[i] for i in idx]
-    df["pred_index"] = idx
-    df["ambiguity"] = ambiguity(probs)
-    return df[TABLE_COLUMNS]
+def output_keys(videos: list[Path], root: Path | None) -> dict[Path, str]:
+    """Per video, the output key: its path relative to ``root`` minus the extension (just the stem
+    without a root); with the extension when another video would get the same key."""
+    rel = {v: (v.relative_to(root) if root else Path(v.name)) for v in videos}
+    stems = Counter(r.with_suffix("").as_posix() for r in rel.values())
+    # "summary" and "index" name the batch's own files (summary.csv, index.html).
+    stems.update(RESERVED)
+    return {
+        v: r.as_posix() if stems[r.with_suffix("").as_posix()] > 1 else r.with_suffix("").as_posix()
+        for v, r in rel.items()
+    }
 
 
-def write_outputs(result: VideoResult, out: Path, note: str = "") -> list[Path]:
-    """CSV + timeline PNG per track."""
-    from vnaw.evaluation.plots import plot_timeline
+def timeline_path(out: Path, key: str, track: TrackResult, tracks: int) -> Path:
+    name = f"{key}_timeline.png" if tracks == 1 else f"{key}_track{track.track}_timeline.png"
+    return out / name
 
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for tr in result.tracks:
-        csv_path = out / f"{tr.name}.csv"
-        with atomic_path(csv_path) as tmp:
-            frame_table(result.video, result.times, tr).to_csv(
-                tmp, index=False, float_format="%.6f"
-            )
-        png = plot_timeline(
-            tr.probs,
-            out / f"{tr.name}_timeline.png",
-            times=result.times,
-            face_found=tr.face_found,
-            title=f"{tr.name}  ({note})" if note else tr.name,
-        )
-        written += [csv_path, Path(png)]
-    return written
+
+def write_outputs(result: VideoResult, out: Path, key: str, fmt: str = "csv", note: str = ""):
+    """The table (``OUT/KEY.FMT``, every track) and a timeline PNG per track; returns
+    ``(table, written paths)``."""
+    df = video_table(result, key)
+    paths = [write_table(df, out / f"{key}.{fmt}", fmt)]
+    if len(result.times) > 1:  # one frame (an image) has no timeline: its table says it all
+        for tr in result.tracks:
+            title = f"{key} · face {tr.track}" + (f"  ({note})" if note else "")
+            png = timeline_path(out, key, tr, len(result.tracks))
+            paths.append(plot_timeline(tr, result.times, png, title))
+    return df, paths
+
+
+def plot_timeline(track: TrackResult, times: np.ndarray, path: Path, title: str) -> Path:
+    """Class probabilities over time, broken where the face was not found (a grey band, named in
+    the legend), and the predicted class as a colour band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    from vnaw.evaluation.plots import CLASS_COLORS
+
+    face = np.asarray(track.face_found, dtype=bool)
+    probs = np.where(face[:, None], track.probs, np.nan)  # no line through frames without a face
+    fig, (ax, band) = plt.subplots(
+        2, 1, figsize=(10, 3.2), sharex=True, gridspec_kw={"height_ratios": [4, 0.6]}
+    )
+    for k, name in enumerate(CLASSES):
+        ax.plot(times, probs[:, k], color=CLASS_COLORS[k], lw=1, label=name)
+    for a, b in _runs(~face):
+        for axis in (ax, band):
+            axis.axvspan(times[a], times[min(b, len(times) - 1)], color="0.85", lw=0)
+    handles = ax.get_legend_handles_labels()[0]
+    handles.append(Patch(color="0.85", label="no face"))
+    ax.set(ylim=(0, 1), ylabel="probability", title=title, xlim=(times[0], times[-1]))
+    ax.legend(handles=handles, ncol=9, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.4))
+    colours = np.array([matplotlib.colors.to_rgba(c) for c in CLASS_COLORS] + [(0, 0, 0, 0)])
+    idx = np.where(face, track.probs.argmax(axis=1), len(CLASS_COLORS))
+    band.imshow(colours[idx][None], aspect="auto", extent=(times[0], times[-1], 0, 1))
+    band.set_yticks([0.5], ["predicted"])
+    band.set_xlabel("time (s)")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` index pairs of the True runs of a bool array."""
+    padded = np.concatenate([[False], mask, [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return list(zip(edges[::2], edges[1::2], strict=True))
 
 
 def write_overlay(path: Path, result: VideoResult, out_path: Path) -> Path:
-    """An annotated copy of the video: per track its box, predicted label and 8 probability bars."""
+    """An annotated copy of the video (its audio kept): per track its box, predicted label and 8
+    probability bars. Written under a temporary name and renamed: never left half-written."""
+    with atomic_path(out_path) as tmp:
+        _overlay(path, result, tmp)
+    return out_path
+
+
+def _overlay(path: Path, result: VideoResult, out_path: Path) -> None:
     import av
 
     from vnaw.evaluation.plots import CLASS_COLORS
 
     colours = [tuple(int(255 * c) for c in _rgb(col)) for col in CLASS_COLORS]
-    with av.open(str(path)) as src, av.open(str(out_path), "w") as dst:
+    with av.open(str(path)) as src, av.open(str(out_path), "w", format="mp4") as dst:
         vin = src.streams.video[0]
+        ain = src.streams.audio[0] if src.streams.audio else None
         vout = dst.add_stream("libx264", rate=vin.average_rate or 30)
-        vout.width, vout.height, vout.pix_fmt = (
-            vin.codec_context.width,
-            vin.codec_context.height,
-            "yuv420p",
-        )
-        vout.options = {"preset": "veryfast", "crf": "23"}
-        for k, frame in enumerate(src.decode(vin)):
-            if k >= len(result.times):
-                break
-            img = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
-            for j, tr in enumerate(result.tracks):
-                annotate(img, tr, k, j, colours)
-            for packet in vout.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                dst.mux(packet)
-        for packet in vout.encode():
-            dst.mux(packet)
-    return out_path
+        vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
+        vout.pix_fmt, vout.options = "yuv420p", {"preset": "veryfast", "crf": "23"}
+        aout = _audio_copy(dst, ain)
+        k = 0
+        for packet in src.demux([s for s in (vin, ain) if s is not None]):
+            if packet.stream is ain:
+                if packet.dts is not None and aout is not None:
+                    packet.stream = aout  # copied as is: no re-encoding
+                    dst.mux(packet)
+                continue
+            for frame in packet.decode():
+                if k < len(result.times):
+                    img = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                    for tr in result.tracks:
+                        annotate(img, tr, k, colours)
+                    dst.mux(vout.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+                k += 1
+        dst.mux(vout.encode())
 
 
-def annotate(img: np.ndarray, track: TrackResult, k: int, slot: int, colours: list) -> None:
-    """Draw frame ``k`` of ``track`` on ``img`` (in place): box + label, and a bar panel at ``slot``."""
+def _audio_copy(dst, ain):
+    """An output stream copying ``ain``'s packets, or ``None`` if mp4 cannot hold that codec."""
+    if ain is None:
+        return None
+    try:
+        return dst.add_stream_from_template(ain)
+    except ValueError:  # pragma: no cover - a codec mp4 refuses: the overlay goes without sound
+        return None
+
+
+def annotate(img: np.ndarray, track: TrackResult, k: int, colours: list) -> None:
+    """Draw frame ``k`` of ``track`` on ``img`` (in place): box + label, and a bar panel.
+
+    The panels of the tracks sit side by side along the top edge; a face's label goes below its
+    box when a panel would cover it (the label is what a viewer reads)."""
     import cv2
 
     font, white, dark = cv2.FONT_HERSHEY_SIMPLEX, (255, 255, 255), (20, 20, 20)
     pr = track.probs[k]
     cls = int(pr.argmax())
+    panel_bottom = 20 + 11 * len(CLASSES)
+    ox = 4 + (track.track - 1) * PANEL_WIDTH
     if track.face_found[k]:
         x0, y0, x1, y1 = (int(v) for v in track.boxes[k])
         cv2.rectangle(img, (x0, y0), (x1, y1), colours[cls], 2)
         text = f"{CLASSES[cls]} {pr[cls]:.2f}"
         (tw, th), _ = cv2.getTextSize(text, font, 0.5, 1)
-        ty = max(th + 4, y0 - 4)
+        ty = y0 - 4 if y0 - th - 8 > panel_bottom else y1 + th + 6  # above the box, or below
         cv2.rectangle(img, (x0, ty - th - 4), (x0 + tw + 4, ty + 3), dark, -1)  # legible anywhere
         cv2.putText(img, text, (x0 + 2, ty), font, 0.5, white, 1, cv2.LINE_AA)
-    ox = 4 + slot * 150  # one bar panel per track, side by side
-    cv2.rectangle(img, (ox - 2, 2), (ox + 144, 20 + 11 * len(CLASSES)), dark, -1)
-    cv2.putText(img, track.name[-22:], (ox, 13), font, 0.35, white, 1, cv2.LINE_AA)
+    cv2.rectangle(img, (ox - 2, 2), (ox + PANEL_WIDTH - 6, panel_bottom), dark, -1)
+    cv2.putText(img, f"face {track.track}", (ox, 13), font, 0.35, white, 1, cv2.LINE_AA)
+    if not track.face_found[k]:
+        cv2.putText(img, "no face", (ox + 60, 40), font, 0.4, white, 1, cv2.LINE_AA)
+        return
     for c, name in enumerate(CLASSES):
         y = 18 + 11 * c
         cv2.rectangle(img, (ox + 60, y), (ox + 60 + int(80 * pr[c]), y + 8), colours[c], -1)

@@ -3,23 +3,27 @@
 Pipeline per video, streaming in chunks of frames so that memory does not grow with the video
 (no decoded frame, crop or feature is kept beyond its chunk and the temporal model's window):
 
-1. decode (PyAV) → 2. detect, track and align faces (:mod:`vnaw.faces.pipeline`) → 3. image encoder on the
-aligned crops (batched per chunk), eq. 6 → 4. the temporal model over ``P``-frame windows of a
-rolling buffer (:class:`WindowStream`), whose result equals :func:`vnaw.inference.windows.predict_video`
-on the whole video: windows as in design §8, each frame's probabilities averaged over the windows
-covering it, frames without a face filled from the nearest frame with one.
+1. decode (PyAV, in a thread of its own: it releases the GIL, so it overlaps with the rest) →
+2. detect, track and align faces → 3. image encoder on the aligned crops (batched per chunk, in
+a thread of its own too, so that it overlaps with the next chunk's detection: :class:`_InOrder`),
+eq. 6 → 4. the temporal model over ``P``-frame windows of a rolling buffer (:class:`WindowStream`),
+whose result equals :func:`vnaw.inference.windows.predict_video` on the whole video: windows as in
+design §8, each frame's probabilities averaged over the windows covering it, frames without a face
+filled from the nearest frame with one (that fill is for the ABAW submission, which needs a label
+on every frame; the user's table, :mod:`vnaw.inference.table`, leaves those frames empty).
 
 Without ``--model`` there is no temporal model: the shipped encoder's own per-frame probabilities are
 smoothed with a centred moving average over the frames with a face (:class:`SmoothStream`), and the
 command says so. What grows with the video is a few numbers per frame (probability sums, face flag,
-box, timestamp), never frames, crops or features.
+box, landmarks, score, timestamp), never frames, crops or features.
 
-What is written per track: :mod:`vnaw.inference.outputs`; the ABAW submission:
-:mod:`vnaw.inference.submission`.
+A video in which no face is found is a result (``tracks == []``), not an error.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,30 +31,47 @@ from pathlib import Path
 
 import numpy as np
 
-from vnaw.errors import VideoError
 from vnaw.faces.align import align
 from vnaw.faces.detectors import make_detector
 from vnaw.faces.track import IoUTracker, name_tracks
-from vnaw.faces.types import FaceConfig
+from vnaw.faces.types import Face, FaceConfig
 from vnaw.faces.video import iter_frames
 from vnaw.inference.streaming import SmoothStream, WindowStream, _Growing
 from vnaw.models.video import VideoModel
 
+# Per frame and track: box (4), detection score (1), the 5 alignment points (10).
+_BOX, _SCORE, _POINTS = slice(0, 4), 4, slice(5, 15)
+
 
 @dataclass
 class TrackResult:
-    name: str
-    probs: np.ndarray  # (N, K)
+    name: str  # the ABAW name (design §4): video stem, ``stem_left``/``_right`` or ``stem_faceN``
+    probs: np.ndarray  # (N, K), frames without a face filled from the nearest one (submission)
     face_found: np.ndarray  # (N,) bool
-    boxes: np.ndarray  # (N, 4) NaN where no face
+    boxes: np.ndarray  # (N, 4) x0, y0, x1, y1; NaN where no face
+    scores: np.ndarray | None = None  # (N,) detector score; NaN where the face was tracked
+    points: np.ndarray | None = None  # (N, 5, 2) eye centres, nose tip, mouth corners; NaN
+    track: int = 1  # face id in the video: 1, 2, … left to right
 
 
 @dataclass
 class VideoResult:
     video: str
     times: np.ndarray  # (N,) seconds
-    tracks: list[TrackResult]
+    tracks: list[TrackResult]  # empty when no face was found in any frame
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    warnings: list[str] = field(default_factory=list)  # one line each, naming the file
+
+
+def promised_frames(path: str | Path) -> int:
+    """The frame count the container's header states (0 when it does not say or is unreadable)."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            return int(c.streams.video[0].frames) if c.streams.video else 0
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return 0  # iter_frames reports the real error, naming the file
 
 
 def _timed(it: Iterator, timings: dict[str, float], key: str) -> Iterator:
@@ -66,6 +87,45 @@ def _timed(it: Iterator, timings: dict[str, float], key: str) -> Iterator:
         yield item
 
 
+def _prefetch(it: Iterator, timings: dict[str, float], size: int = 8) -> Iterator:
+    """Run ``it`` (the decoder) in a thread, ``size`` items ahead: decoding overlaps detection and
+    the encoder (PyAV, MediaPipe and torch release the GIL). Its errors surface here, in order."""
+    q: queue.Queue = queue.Queue(maxsize=size)
+    done, stop = object(), threading.Event()
+
+    def put(item: object) -> bool:
+        """Hand ``item`` over unless the consumer has stopped (then never block)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in _timed(it, timings, "decode"):
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as err:  # handed over to the consumer, raised there
+            put(err)
+        finally:
+            it.close()  # closes the container in this thread, whatever happened
+
+    thread = threading.Thread(target=work, name="vnaw-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def predict_file(
     path: str | Path,
     model: VideoModel,
@@ -74,17 +134,27 @@ def predict_file(
     face_config: FaceConfig | None = None,
     detector: str = "mediapipe",
     detector_weights: str | None = None,
+    progress: bool = False,
 ) -> VideoResult:
-    """Stream one video through faces → encoder → temporal model (module docstring)."""
+    """Stream one video through faces → encoder → temporal model (module docstring).
+
+    ``progress`` shows a tqdm bar over frames (its total from the container when it says)."""
+    from tqdm import tqdm
+
     path = Path(path)
     cfg = face_config or FaceConfig()
+    promised = promised_frames(path)
     detect = make_detector(detector, detector_weights, cfg)
     tracker = IoUTracker()
     tracks = _Tracks(model)
     items: list[tuple[int, int, np.ndarray]] = []  # (frame, track, aligned crop) of this chunk
     start = 0
+    bar = tqdm(
+        total=promised or None, desc=path.name, unit="frame", disable=not progress, leave=False
+    )
+    encoder = _InOrder(tracks.flush)
     try:
-        for fr in _timed(iter_frames(path), tracks.timings, "decode"):
+        for fr in _prefetch(iter_frames(path), tracks.timings):
             t0 = time.perf_counter()
             tracks.times.append(fr.time)
             faces = detect(fr.rgb)
@@ -92,36 +162,80 @@ def predict_file(
                 items.append(
                     (fr.index, tid, align(fr.rgb, face.points, cfg.crop_size, cfg.template_scale))
                 )
-                tracks.saw(tid, fr.index, face.box)
+                tracks.saw(tid, fr.index, face)
             tracks.timings["detect"] += time.perf_counter() - t0
             if len(tracks.times) - start >= chunk:
-                tracks.flush(start, items)
+                encoder.submit(start, len(tracks.times) - start, items)
                 items, start = [], len(tracks.times)
+            bar.update()
         if len(tracks.times) > start:
-            tracks.flush(start, items)
+            encoder.submit(start, len(tracks.times) - start, items)
+        encoder.finish()
     finally:
+        encoder.close()
+        bar.close()
         detect.close()
-    return tracks.result(path, cfg.min_track_fraction)
+    result = tracks.result(path, cfg.min_track_fraction)
+    result.warnings += _check_count(path, promised, len(result.times))
+    return result
+
+
+class _InOrder:
+    """Runs ``fn`` on submitted chunks in one worker thread, in order, at most ``depth`` chunks
+    behind: the encoder (torch) works on one chunk while the next is detected (MediaPipe), both
+    outside the GIL. The bound keeps memory flat when the encoder is the slower of the two."""
+
+    def __init__(self, fn, depth: int = 2) -> None:
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.fn, self.depth = fn, depth
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="vnaw-encode")
+        self.pending: deque = deque()
+
+    def submit(self, *args) -> None:
+        self.pending.append(self.pool.submit(self.fn, *args))
+        while len(self.pending) > self.depth:
+            self.pending.popleft().result()  # re-raises the worker's error here
+
+    def finish(self) -> None:
+        while self.pending:
+            self.pending.popleft().result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _check_count(path: Path, promised: int, decoded: int) -> list[str]:
+    # A container's count can be off by a frame or two (edit lists, a last B-frame); a bigger gap
+    # is a truncated file, which decodes without any error.
+    if promised and promised - decoded > max(2, promised // 100):
+        return [
+            f"{path}: the container promised {promised} frames but only {decoded} could be "
+            "decoded (truncated file?)"
+        ]
+    return []
 
 
 class _Tracks:
-    """Per face track: its stream (window or smoothing), boxes and statistics for naming."""
+    """Per face track: its stream (window or smoothing), face details and statistics for naming."""
 
     def __init__(self, model: VideoModel) -> None:
         self.model = model
         self.timings = {"decode": 0.0, "detect": 0.0, "encode": 0.0, "temporal": 0.0}
         self.times: list[float] = []
         self.streams: dict[int, WindowStream | SmoothStream] = {}
-        self.boxes: dict[int, _Growing] = {}
+        self.details: dict[int, _Growing] = {}  # box, score, points per frame (_BOX, …)
         self.seen: dict[int, int] = {}
         self.sum_x: dict[int, float] = {}
         self.dim: int | None = None
 
-    def saw(self, tid: int, frame: int, box: np.ndarray) -> None:
-        self.boxes.setdefault(tid, _Growing(4)).ensure(frame + 1)
-        self.boxes[tid].data[frame] = box
+    def saw(self, tid: int, frame: int, face: Face) -> None:
+        rows = self.details.setdefault(tid, _Growing(15))
+        rows.ensure(frame + 1)
+        rows.data[frame] = np.concatenate([face.box, [face.score], np.ravel(face.points)])
         self.seen[tid] = self.seen.get(tid, 0) + 1
-        self.sum_x[tid] = self.sum_x.get(tid, 0.0) + float(box[0] + box[2]) / 2
+        self.sum_x[tid] = self.sum_x.get(tid, 0.0) + float(face.box[0] + face.box[2]) / 2
 
     def _new_stream(self) -> WindowStream | SmoothStream:
         m = self.model
@@ -129,10 +243,9 @@ class _Tracks:
             return WindowStream(m.temporal, m.clip_length, m.stride)
         return SmoothStream(m.smooth)
 
-    def flush(self, start: int, items: list[tuple[int, int, np.ndarray]]) -> None:
-        """Encode the chunk's crops, push a row per frame to every track."""
+    def flush(self, start: int, n: int, items: list[tuple[int, int, np.ndarray]]) -> None:
+        """Encode the crops of the chunk's ``n`` frames, push a row per frame to every track."""
         t0 = time.perf_counter()
-        n = len(self.times) - start
         out = self.model.frame_outputs([c for _, _, c in items]) if items else None
         if out is not None:
             self.dim = out.shape[1]
@@ -154,20 +267,31 @@ class _Tracks:
             stream.push(rows, face)
         self.timings["temporal"] += time.perf_counter() - t0
 
+    def _track(self, tid: int, name: str, number: int, n: int) -> TrackResult:
+        stream = self.streams[tid]
+        face = np.asarray(stream.face, dtype=bool)
+        d = np.full((n, 15), np.nan)
+        got = self.details[tid].view()
+        d[: len(got)] = np.where(face[: len(got), None], got, np.nan)
+        return TrackResult(
+            name,
+            stream.finish(),
+            face,
+            d[:, _BOX],
+            d[:, _SCORE],
+            d[:, _POINTS].reshape(n, 5, 2),
+            number,
+        )
+
     def result(self, path: Path, min_track_fraction: float) -> VideoResult:
         n = len(self.times)
         t0 = time.perf_counter()
         mean_x = {t: self.sum_x[t] / self.seen[t] for t in self.seen}
         names = name_tracks(path.stem, self.seen, mean_x, n, min_track_fraction)
-        results = []
-        for tid, name in sorted(names.items(), key=lambda kv: kv[1]):
-            stream = self.streams[tid]
-            face = np.asarray(stream.face, dtype=bool)
-            box = np.full((n, 4), np.nan)
-            b = self.boxes[tid].view()
-            box[: len(b)] = np.where(face[: len(b), None], b, np.nan)
-            results.append(TrackResult(name, stream.finish(), face, box))
+        order = sorted(names, key=lambda t: mean_x[t])  # face ids left to right
+        results = [self._track(t, names[t], i + 1, n) for i, t in enumerate(order)]
         self.timings["temporal"] += time.perf_counter() - t0
+        result = VideoResult(path.stem, np.asarray(self.times), results, self.timings)
         if not results:
-            raise VideoError(f"{path}: no face found in any of its {n} frames; nothing to predict")
-        return VideoResult(path.stem, np.asarray(self.times), results, self.timings)
+            result.warnings.append(f"{path}: no face found in any of its {n} frames")
+        return result

@@ -87,7 +87,8 @@ class WindowStream:
             np.stack([self.buf[a - self.offset : b - self.offset] for a, b in self.pending])
         )
         present = torch.from_numpy(np.stack([face[a:b] for a, b in self.pending]))
-        probs = self.model(x, present).probs.float().numpy()  # (W, P, K)
+        device = next(self.model.parameters()).device  # the model may sit on a GPU
+        probs = self.model(x.to(device), present.to(device)).probs.float().cpu().numpy()  # (W,P,K)
         if self.total.data.shape[1] == 0:
             self.total = _Growing(probs.shape[-1])
         self.total.ensure(self.n)

@@ -16,6 +16,7 @@ How it is saved and read back: :mod:`vnaw.models.artifact`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ class VideoModel(nn.Module):
         )
         self.clip_length, self.stride, self.smooth = clip_length, stride, smooth
         self.description = description
+        self.run_dir: Path | None = None  # the run it was loaded from (vnaw.models.artifact)
 
     def encode(self, x: Tensor) -> Tensor:
         """Normalised crops ``(N, C, S, S)`` → frame features ``(N, D)``, eq. 6."""

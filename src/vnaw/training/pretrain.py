@@ -24,6 +24,12 @@ Commands::
 
 Setup (config, data, trainer) is kept apart from the per-step work, which is in the thin
 :class:`PretrainModule`.
+
+``--resume`` continues from ``last.ckpt`` (written after every epoch, atomically, read
+weights-only: :mod:`vnaw.training.checkpoints`) and gives the weights of an uninterrupted run bit
+for bit: the image order and every random draw of an epoch depend only on (seed, epoch)
+(:class:`~vnaw.training.pretrain_data.EpochSampler`, ``PretrainModule.on_train_batch_start``). On
+a finished run with the same configuration it does nothing.
 """
 
 from __future__ import annotations
@@ -37,15 +43,29 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vnaw.config import save_config
+from vnaw.config import save_config, to_yaml
 from vnaw.data.static import parse_spec
 from vnaw.errors import ConfigError, DataError, ModelFileError
 from vnaw.evaluation.classifier import evaluate_classifier, format_report
 from vnaw.evaluation.plots import plot_confusion
-from vnaw.files import atomic_json, check_fits, load_into, load_torch
+from vnaw.files import (
+    atomic_json,
+    check_fits,
+    load_into,
+    load_state_dict,
+    load_torch,
+)
 from vnaw.models.encoder import ImageClassifier
+from vnaw.training.checkpoints import (
+    SafeCheckpointIO,
+    finished_epochs,
+    finished_note,
+    last_checkpoint_callback,
+    run_lock,
+)
 from vnaw.training.pretrain_config import PretrainConfig, encoder_meta, validate_config
 from vnaw.training.pretrain_data import (
+    EpochSampler,
     InMemoryImages,
     balanced_weights,
     derived_specs,
@@ -53,6 +73,15 @@ from vnaw.training.pretrain_data import (
     load_split,
 )
 from vnaw.training.pretrain_module import PretrainModule
+
+
+def init_from_timm_weights(model: ImageClassifier, path: str) -> None:
+    """Start the trunk from a timm weights file the user has (``model.pretrained``): safetensors
+    or a state dict read with weights_only; a classifier head in the file is left out."""
+    state = load_state_dict(path)
+    own = model.trunk.state_dict()
+    trunk_state = {k: v for k, v in state.items() if k in own}
+    load_into(model.trunk, trunk_state, path)
 
 
 def init_from_encoder(model: ImageClassifier, source: str) -> None:
@@ -124,9 +153,33 @@ def _trainer_devices(devices: str) -> Any:
     return int(devices)
 
 
-def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[str, Any]:
-    """Train, export the best encoder, evaluate on the test sets; returns the results dict."""
+def finished_pretrain(cfg: PretrainConfig, resume: str | Path | None) -> str | None:
+    """A one-line note if ``resume`` is the ``last.ckpt`` of this finished run with this very
+    configuration, else ``None`` (more epochs or other settings: training goes on)."""
+    out = Path(cfg.trainer.out_dir)
+    last = out / "checkpoints" / "last.ckpt"
+    if resume is None or Path(resume) != last or not (out / "results.json").is_file():
+        return None
+    saved = out / "config.yaml"
+    if not saved.is_file() or saved.read_text() != to_yaml(cfg):
+        return None
+    epochs = finished_epochs(last, cfg.optim.epochs)
+    return finished_note(out, epochs) if epochs else None
+
+
+def run_pretrain(
+    cfg: PretrainConfig, resume: str | Path | None = None, callbacks: list | None = None
+) -> dict[str, Any]:
+    """Train, export the best encoder, evaluate on the test sets; returns the results dict.
+
+    One ``vnaw pretrain`` at a time writes to a run folder; ``callbacks`` are added to the
+    trainer's (tests)."""
     _check_data_specs(cfg)
+    with run_lock(cfg.trainer.out_dir, "pretrain"):
+        return _run_pretrain(cfg, resume, callbacks or [])
+
+
+def _run_pretrain(cfg: PretrainConfig, resume: str | Path | None, callbacks: list) -> dict:
     if cfg.trainer.threads > 0:
         torch.set_num_threads(cfg.trainer.threads)
     out = Path(cfg.trainer.out_dir)
@@ -134,13 +187,16 @@ def run_pretrain(cfg: PretrainConfig, resume: str | Path | None = None) -> dict[
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     # The model first: a wrong model.init is refused before any data is loaded.
     module = PretrainModule(cfg)
+    if cfg.model.pretrained and resume is None:
+        init_from_timm_weights(module.model, cfg.model.pretrained)
     if cfg.model.init and resume is None:
         init_from_encoder(module.model, cfg.model.init)
     train_loader, val, test = _data(cfg, module.meta)
     if resume is not None:
         check_fits(module, read_checkpoint_state(resume)[0], resume)
         keep_previous_metrics(out)
-    trainer, best_cb = _trainer(cfg, out, monitor_val=val is not None)
+    trainer, best_cb = _trainer(cfg, out, monitor_val=val is not None, callbacks=callbacks)
+    train_loader.sampler.follow(trainer)
     t1 = time.time()
     val_loader = _eval_loader(val, cfg)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -170,8 +226,9 @@ def _data(
     validation and test sets ``(ImageSet, images)`` (``None`` where there is none)."""
     t0 = time.time()
     every = cfg.data.frame_every
+    pre = cfg.data.preload
     train_set, train_images = load_split(
-        cfg.data.train, "train", meta, cfg.data.limit, progress=cfg.trainer.progress, every=every
+        cfg.data.train, "train", meta, cfg.data.limit, cfg.trainer.progress, every, pre
     )
     labels = train_set.labels
     if cfg.data.label_noise > 0:
@@ -179,24 +236,20 @@ def _data(
         print(f"injected symmetric noise: {changed.sum()} of {len(labels)} labels changed")
     val_specs = cfg.data.val or derived_specs(cfg.data.train, "val")
     test_specs = cfg.data.test or derived_specs(cfg.data.train, "test")
-    val = load_split(val_specs, "val", meta, every=every) if val_specs else None
-    test = load_split(test_specs, "test", meta, every=every) if test_specs else None
+    n = cfg.data.eval_limit
+    val = load_split(val_specs, "val", meta, n, every=every, preload=pre) if val_specs else None
+    test = load_split(test_specs, "test", meta, n, every=every, preload=pre) if test_specs else None
     print(
         f"data: train {len(labels)} ({', '.join(sorted(set(train_set.source)))}), "
         f"val {len(val[0]) if val else 0}, test {len(test[0]) if test else 0}; "
         f"loaded in {time.time() - t0:.1f} s"
     )
-    sampler = None
-    if cfg.data.balanced:
-        sampler = torch.utils.data.WeightedRandomSampler(
-            torch.from_numpy(balanced_weights(labels)), num_samples=len(labels), replacement=True
-        )
+    weights = balanced_weights(labels) if cfg.data.balanced else None
     loader = torch.utils.data.DataLoader(
         InMemoryImages(train_images, labels),
         batch_size=cfg.optim.batch_size,
         num_workers=cfg.data.num_workers,
-        shuffle=sampler is None,
-        sampler=sampler,
+        sampler=EpochSampler(len(labels), cfg.trainer.seed, weights),
         drop_last=len(labels) > cfg.optim.batch_size,
     )
     return loader, val, test
@@ -213,7 +266,7 @@ def _eval_loader(split: tuple | None, cfg: PretrainConfig):
     )
 
 
-def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool):
+def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: list):
     """The Lightning trainer and its best-checkpoint callback."""
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -224,7 +277,6 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool):
         precision = "bf16-mixed" if on_gpu else "32-true"
     monitor = ("val/acc", "max") if monitor_val else ("train/loss_epoch", "min")
     # Two checkpoints: the best by validation accuracy, and the latest epoch (for --resume).
-    # (ModelCheckpoint's save_last only writes when the best improves.)
     best_cb = ModelCheckpoint(
         dirpath=out / "checkpoints",
         filename="best",
@@ -233,19 +285,18 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool):
         save_top_k=1,
         auto_insert_metric_name=False,
     )
-    last_cb = ModelCheckpoint(
-        dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1, every_n_epochs=1
-    )
     trainer = L.Trainer(
         default_root_dir=out,
         max_epochs=cfg.optim.epochs,
+        max_steps=cfg.trainer.max_steps,
         accelerator=cfg.trainer.accelerator,
         devices=_trainer_devices(cfg.trainer.devices),
         num_nodes=cfg.trainer.num_nodes,
         strategy="ddp" if cfg.trainer.num_nodes > 1 or _is_multi(cfg.trainer.devices) else "auto",
         precision=precision,
         logger=CSVLogger(out, name="", version=""),
-        callbacks=[best_cb, last_cb],
+        callbacks=[best_cb, last_checkpoint_callback(out / "checkpoints"), *callbacks],
+        plugins=[SafeCheckpointIO()],
         enable_progress_bar=cfg.trainer.progress,
         check_val_every_n_epoch=cfg.trainer.val_every,
         log_every_n_steps=20,

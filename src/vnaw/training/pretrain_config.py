@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vnaw.config import merge_structured
+from vnaw.config import merge_structured, resolve_config
 from vnaw.errors import ConfigError
 from vnaw.losses.naw import NAW_DEFAULTS
 from vnaw.models.encoder import EncoderMeta
@@ -24,30 +24,48 @@ class DataConfig:
     noise_seed: int = 0  # the noise draw is seeded apart from training, so runs share it
     balanced: bool = False  # sample classes equally (FERPlus: Disgust 0.5 %, Neutral 35 %)
     limit: int = 0  # train on a fixed random subset of N images (smoke tests, timing); 0 = all
+    eval_limit: int = 0  # the same for the validation and test sets
     frame_every: int = 10  # affwild2 reader: every n-th labelled frame (video frames are redundant)
-    num_workers: int = 0  # images are preloaded in memory, so the main process is fast enough
+    # Pixels in memory (fast epochs) or read from disk by the loader's workers (bounded memory);
+    # None: preload when they take at most 2 GB (FERPlus at 48 px grey: 72 MB).
+    preload: bool | None = None
+    num_workers: int = 0  # loader worker processes: 0 is enough for preloaded images
+
+
+# Deviation: the paper's encoder is a Swin Transformer at 224 px (on FERPlus + RAF-DB + AffectNet);
+# the default trunk here must train from scratch on CPU (design §5). The shipped encoder's recipe: a
+# half-width ResNet-18 (stages 32-64-128-256) without the stem max-pool, 48 px grey — it fits 2 CPU
+# cores (≈3–4 min per NLA epoch on FERPlus, 1 thread) and keeps 24×24 maps for small faces.
+RECIPE_BACKBONE = "resnet18"
+RECIPE = {
+    "model_kwargs": {"channels": [32, 64, 128, 256], "stem_width": 32},
+    "stem_pool": False,
+    "input_size": 48,  # FERPlus native size; larger inputs only upsample its faces
+    "channels": 1,  # FERPlus is grey; RGB inputs are converted at inference
+    "mean": [0.5],  # ≈ FERPlus train pixel statistics
+    "std": [0.25],
+}
 
 
 @dataclass
 class ModelConfig:
-    # Deviation: the paper's encoder is a Swin Transformer at 224 px (on FERPlus + RAF-DB +
-    # AffectNet); the default trunk here must train from scratch on CPU (design §5).
-    # The trunk (see EncoderMeta): a half-width ResNet-18 without stem pool, 48 px grey — it fits
-    # 2 CPU cores (≈3–4 min per NLA epoch on FERPlus, 1 thread) and keeps 24×24 maps for small
-    # faces. These defaults are the first training cycle of the shipped encoder (MODEL_CARD.md).
-    backbone: str = "resnet18"
-    model_kwargs: dict[str, Any] = field(
-        default_factory=lambda: {"channels": [32, 64, 128, 256], "stem_width": 32}
-    )
-    stem_pool: bool = False
-    input_size: int = 48  # FERPlus native size; larger inputs only upsample its faces
-    channels: int = 1  # FERPlus is grey; RGB inputs are converted at inference
-    mean: list[float] = field(default_factory=lambda: [0.5])  # ≈ FERPlus train pixel statistics
-    std: list[float] = field(default_factory=lambda: [0.25])
+    backbone: str = RECIPE_BACKBONE  # any timm model name, e.g. swin_tiny_patch4_window7_224
+    # Unset (None) fields take the shipped recipe above for resnet18 and timm's own settings for
+    # any other backbone (its input size, ImageNet normalisation, RGB, no extra arguments), so
+    # changing model.backbone alone gives a working trunk.
+    model_kwargs: dict[str, Any] | None = None  # extra timm.create_model arguments
+    stem_pool: bool | None = None  # False removes a ResNet's stem max-pool
+    input_size: int | None = None
+    channels: int | None = None  # 1 = grey, 3 = RGB
+    mean: list[float] | None = None
+    std: list[float] | None = None
     drop_rate: float = 0.0  # dropout before the head
     # Start from an encoder's weights (fine-tuning, or a second training cycle): "default" for the
     # shipped one, or an encoder path; its architecture fields must equal the ones above.
     init: str = ""
+    # Start the trunk from a timm weights file the user has (e.g. ImageNet weights of the backbone):
+    # .safetensors or a state dict read with weights_only. Nothing is downloaded.
+    pretrained: str = ""
 
 
 @dataclass
@@ -81,6 +99,9 @@ class OptimConfig:
     batch_size: int = 64  # images per step (NLA forwards each twice: image and flip)
     warmup_epochs: float = 1.0
     min_lr_ratio: float = 0.0
+    # "cosine" (after the warm-up) or "exponential": lr × gamma per epoch, NLA's reference schedule.
+    schedule: str = "cosine"
+    gamma: float = 0.9
 
 
 @dataclass
@@ -95,6 +116,7 @@ class TrainerConfig:
     progress: bool = True
     save_half: bool = False  # store the exported encoder in fp16
     val_every: int = 1  # epochs between validations
+    max_steps: int = -1  # stop after this many optimiser steps (timing and memory runs); -1: off
 
 
 @dataclass
@@ -111,7 +133,13 @@ def load_config(
     yaml_path: str | Path | None = None, overrides: list[str] | None = None
 ) -> PretrainConfig:
     """Defaults ← YAML file ← ``key=value`` overrides; unknown keys are errors (OmegaConf)."""
-    out: PretrainConfig = merge_structured(PretrainConfig, yaml_path, overrides)
+    for o in overrides or []:
+        if o.startswith("model.name="):
+            raise ConfigError(
+                f"{o}: the timm model is set with model.backbone (e.g. "
+                "model.backbone=swin_tiny_patch4_window7_224)"
+            )
+    out: PretrainConfig = merge_structured(PretrainConfig, resolve_config(yaml_path), overrides)
     validate_config(out)
     return out
 
@@ -121,6 +149,10 @@ def validate_config(cfg: PretrainConfig) -> None:
         raise ConfigError(f"loss.kind must be 'nla' or 'ce', got {cfg.loss.kind!r}")
     if not 0.0 <= cfg.data.label_noise < 1.0:
         raise ConfigError(f"data.label_noise must be in [0, 1), got {cfg.data.label_noise}")
+    if cfg.optim.schedule not in ("cosine", "exponential"):
+        raise ConfigError(
+            f"optim.schedule must be 'cosine' or 'exponential', got {cfg.optim.schedule!r}"
+        )
     if cfg.optim.optimizer not in ("sgd", "adam"):
         raise ConfigError(f"optim.optimizer must be 'sgd' or 'adam', got {cfg.optim.optimizer!r}")
     if cfg.optim.epochs < 1 or cfg.optim.batch_size < 1:
@@ -128,12 +160,43 @@ def validate_config(cfg: PretrainConfig) -> None:
 
 
 def encoder_meta(cfg: ModelConfig) -> EncoderMeta:
+    """The encoder that ``cfg`` describes, unset fields resolved (see :class:`ModelConfig`)."""
+    if cfg.backbone == RECIPE_BACKBONE:
+        base = RECIPE
+    else:
+        base = {
+            "model_kwargs": {},
+            "stem_pool": True,
+            "channels": 3,
+            **_timm_defaults(cfg.backbone),
+        }
+    value = {k: getattr(cfg, k) if getattr(cfg, k) is not None else v for k, v in base.items()}
     return EncoderMeta(
         backbone=cfg.backbone,
-        model_kwargs=dict(cfg.model_kwargs),
-        stem_pool=cfg.stem_pool,
-        input_size=cfg.input_size,
-        channels=cfg.channels,
-        mean=tuple(cfg.mean),
-        std=tuple(cfg.std),
+        model_kwargs=dict(value["model_kwargs"]),
+        stem_pool=value["stem_pool"],
+        input_size=value["input_size"],
+        channels=value["channels"],
+        mean=_per_channel(value["mean"], value["channels"]),
+        std=_per_channel(value["std"], value["channels"]),
     )
+
+
+def _timm_defaults(backbone: str) -> dict[str, Any]:
+    import timm
+
+    pcfg = timm.get_pretrained_cfg(backbone)
+    if pcfg is None:
+        raise ConfigError(
+            f"model.backbone={backbone!r} is not a timm model name (e.g. resnet18, "
+            "swin_tiny_patch4_window7_224, convnext_tiny)"
+        )
+    return {"input_size": pcfg.input_size[-1], "mean": list(pcfg.mean), "std": list(pcfg.std)}
+
+
+def _per_channel(values: list[float], channels: int) -> tuple[float, ...]:
+    """ImageNet's RGB statistics for a grey input: their mean."""
+    values = list(values)
+    if channels == 1 and len(values) == 3:
+        return (sum(values) / 3,)
+    return tuple(values)

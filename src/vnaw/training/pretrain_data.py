@@ -1,4 +1,5 @@
-"""Data of ``vnaw pretrain``: static FER images preloaded in memory, label noise, class balancing."""
+"""Data of ``vnaw pretrain``: static FER images (preloaded, or streamed from disk when they would not
+fit in memory), label noise, class balancing."""
 
 from __future__ import annotations
 
@@ -33,20 +34,73 @@ def balanced_weights(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.n
     return 1.0 / counts[labels]
 
 
-class InMemoryImages(torch.utils.data.Dataset):
-    """Preloaded uint8 images ``(N, H, W[, C])`` with labels; items are ``(image, label)``."""
+PRELOAD_LIMIT = 2 * 1024**3  # bytes of pixels above which images are streamed from disk
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+
+class ImageFiles:
+    """Images read from disk on demand, exactly as :func:`vnaw.data.static.load_images` would
+    return them (``images[i]`` one, ``images[a:b]`` a stacked batch): memory stays flat whatever
+    the size of the set (the paper's three sets at 224 px RGB would take about 49 GB)."""
+
+    def __init__(self, paths: list, size: int, channels: int) -> None:
+        self.paths, self.size, self.channels = list(paths), size, channels
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int | slice) -> np.ndarray:
+        from vnaw.data.static import load_image
+
+        if isinstance(i, slice):
+            return np.stack([load_image(p, self.size, self.channels) for p in self.paths[i]])
+        return load_image(self.paths[i], self.size, self.channels)
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """Shuffled (or, with ``weights``, weighted with replacement) order of ``n`` items, drawn from
+    a generator seeded by (seed, epoch) — not from the global generator — so that epoch ``e`` sees
+    the same order in an uninterrupted run and in one resumed from a checkpoint (``--resume``).
+
+    ``epoch_of`` returns the current epoch when an epoch's iterator is made (``follow(trainer)``).
+    """
+
+    def __init__(self, n: int, seed: int, weights: np.ndarray | None = None) -> None:
+        self.n, self.seed = n, seed
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        self.epoch_of = lambda: 0
+
+    def follow(self, trainer) -> None:
+        self.epoch_of = lambda: trainer.current_epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        from vnaw.data.datamodule import mix_seed
+
+        g = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch_of()))
+        if self.weights is None:
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+        return iter(order.tolist())
+
+
+class InMemoryImages(torch.utils.data.Dataset):
+    """uint8 images ``(N, H, W[, C])`` — an array, or :class:`ImageFiles` read in the loader's
+    workers — with labels; items are ``(image, label)``."""
+
+    def __init__(self, images: np.ndarray | ImageFiles, labels: np.ndarray) -> None:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        self.images = torch.from_numpy(np.ascontiguousarray(images))
+        self.images = images
         self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        return self.images[i], self.labels[i]
+        return torch.from_numpy(np.ascontiguousarray(self.images[i])), self.labels[i]
 
 
 def load_split(
@@ -56,8 +110,10 @@ def load_split(
     limit: int = 0,
     progress: bool = False,
     every: int = 10,
+    preload: bool | None = None,
 ):
-    """Read specs (combined) and preload their pixels: ``(ImageSet, images uint8)``."""
+    """Read specs (combined): ``(ImageSet, images)``, the pixels preloaded (``preload``; ``None``:
+    when they fit in :data:`PRELOAD_LIMIT`) or streamed from disk (:class:`ImageFiles`)."""
     from vnaw.data.static import load_images, read_specs
 
     imgs = read_specs(specs, split, every=every)
@@ -67,6 +123,10 @@ def load_split(
         imgs.paths = [imgs.paths[i] for i in keep]
         imgs.labels, imgs.votes = imgs.labels[keep], imgs.votes[keep]
         imgs.source = [imgs.source[i] for i in keep]
+    if preload is None:
+        preload = len(imgs) * meta.input_size**2 * meta.channels <= PRELOAD_LIMIT
+    if not preload:
+        return imgs, ImageFiles(imgs.paths, meta.input_size, meta.channels)
     return imgs, load_images(imgs.paths, meta.input_size, meta.channels, progress=progress)
 
 

@@ -52,6 +52,20 @@ class PretrainModule(L.LightningModule):
         )
         self.log("train/epsilon", self.epsilon, on_step=False, on_epoch=True)
 
+    def on_train_batch_start(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        if batch_idx == 0:
+            # The augmentation and dropout draws of an epoch restart from (seed, epoch, rank): a
+            # run resumed from a checkpoint then repeats the uninterrupted one bit for bit (the
+            # global generator is in another state after a restore). The order of the images is
+            # seeded the same way (pretrain_data.EpochSampler).
+            from vnaw.data.datamodule import mix_seed
+
+            seed = self.cfg.trainer.seed
+            torch.manual_seed(mix_seed(seed, self.current_epoch, self.global_rank) + 1)
+            self.epsilon = naw_epsilon(
+                self.current_epoch, self.cfg.optim.epochs, self.cfg.loss.epsilon_rate
+            )
+
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, targets = batch
         aug = self.cfg.aug
@@ -134,9 +148,18 @@ class PretrainModule(L.LightningModule):
             opt = torch.optim.AdamW(groups, lr=o.lr)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(o.warmup_epochs * total / o.epochs)
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda step: warmup_cosine(step, total, warmup, o.min_lr_ratio)
-        )
+        if o.schedule == "exponential":
+            per_epoch = total / o.epochs
+
+            def factor(step: int) -> float:
+                return (step + 1) / warmup if step < warmup else o.gamma ** (step // per_epoch)
+
+        else:
+
+            def factor(step: int) -> float:
+                return warmup_cosine(step, total, warmup, o.min_lr_ratio)
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 

@@ -11,12 +11,18 @@ Builds the objects (configuration, frame source, data, module, trainer) and hand
   evaluate`` / ``predict`` / ``export``;
 * ``naw_weights.npy`` — the NAW weights of the training samples in the best epoch.
 
-``--resume`` continues a killed run from ``checkpoints/last.ckpt`` with the saved configuration.
+``--resume`` continues a killed run from ``checkpoints/last.ckpt`` (written after every epoch)
+with the saved configuration, and gives the weights an uninterrupted run gives; on a finished run
+it does nothing. Checkpoints are read weights-only and written atomically
+(:mod:`vnaw.training.checkpoints`); one ``vnaw train`` at a time writes to a run directory
+(:func:`vnaw.files.output_lock`). Before any work, the training set must have a valid label and,
+in end-to-end mode, every crop must decode (:mod:`vnaw.data.check`; ``data.skip_bad`` leaves bad
+videos out instead).
 """
 
 from __future__ import annotations
 
-import os
+import sys
 import warnings
 from pathlib import Path
 
@@ -28,16 +34,25 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from vnaw.config import RunConfig, load_config, save_config
+from vnaw.data.check import checked_records, require_labels
 from vnaw.data.datamodule import (
     ClipDataModule,
     FeatureSource,
     ImageSource,
     SplitRecords,
+    accumulation,
     split_records,
 )
 from vnaw.errors import ConfigError
-from vnaw.files import atomic_write, load_torch
+from vnaw.files import atomic_path, atomic_write, load_torch
 from vnaw.models.artifact import CONFIG_FILE, save_run_model
+from vnaw.training.checkpoints import (
+    SafeCheckpointIO,
+    finished_epochs,
+    finished_note,
+    last_checkpoint_callback,
+    run_lock,
+)
 from vnaw.training.module import VNAWModule
 
 
@@ -61,16 +76,12 @@ def build(
     cfg: RunConfig, records: SplitRecords | None = None, store=None
 ) -> tuple[VNAWModule, ClipDataModule]:
     """Module and data for a configuration (features or end-to-end mode)."""
+    if records is None:
+        records = split_records(cfg)
+    require_labels(records.train, "training", cfg.data.root or "the training set")
     if cfg.mode == "features":
-        if records is None:
-            records = split_records(cfg)
         if store is None:
-            from vnaw.features.store import FeatureStore, check_store
-
-            if cfg.data.features is None:
-                raise ConfigError("mode=features needs data.features (a store from `vnaw extract`)")
-            store = FeatureStore(cfg.data.features)
-            check_store(store, records.train + records.val)
+            store = _open_store(cfg, records)
         cfg.model.feature_dim = store.feature_size
         views = store.erased_views if cfg.augment.erase else 0
         if cfg.augment.erase and not views:
@@ -83,10 +94,45 @@ def build(
         return VNAWModule(cfg, encoder_identity=store.encoder), data
     from vnaw.models.frame_encoder import DEFAULT_NAME, load_encoder
 
-    encoder = load_encoder(cfg.encoder.name or DEFAULT_NAME)
+    encoder = load_encoder(cfg.encoder.name or DEFAULT_NAME, cfg.encoder.weights)
     cfg.model.feature_dim = encoder.meta.feature_size
+    # End-to-end mode reads the crops themselves: check them all before the first step.
+    records = SplitRecords(
+        checked_records(records.train, skip_bad=cfg.data.skip_bad),
+        checked_records(records.val, skip_bad=cfg.data.skip_bad),
+    )
+    require_labels(records.train, "training", cfg.data.root or "the training set")
     data = ClipDataModule(cfg, ImageSource(encoder.meta), key="images", records=records)
     return VNAWModule(cfg, encoder=encoder), data
+
+
+def _open_store(cfg: RunConfig, records: SplitRecords):
+    """The feature store of ``data.features``, checked against the records; with
+    ``data.skip_bad``, videos it lacks (skipped by ``vnaw extract --skip-bad``) are left out."""
+    from vnaw.features.store import FeatureStore, check_store, is_done
+
+    if cfg.data.features is None:
+        raise ConfigError("mode=features needs data.features (a store from `vnaw extract`)")
+    store = FeatureStore(cfg.data.features)
+    if cfg.data.skip_bad:
+        for part in (records.train, records.val):
+            for r in [r for r in part if not is_done(store.path, r.name)]:
+                print(f"skipping video {r.name}: not in {store.path}", file=sys.stderr)
+                part.remove(r)
+    check_store(store, records.train + records.val)
+    return store
+
+
+def finished_run(cfg: RunConfig) -> str | None:
+    """A one-line note if ``cfg.out_dir`` holds a finished run (all epochs and the exported
+    model), else ``None``."""
+    run_dir = Path(cfg.out_dir)
+    if (run_dir / CONFIG_FILE).is_file():
+        cfg = load_config(run_dir / CONFIG_FILE)
+    epochs = finished_epochs(run_dir / "checkpoints" / "last.ckpt", cfg.optim.epochs)
+    if epochs is None or not (run_dir / "model.safetensors").is_file():
+        return None
+    return finished_note(run_dir, epochs)
 
 
 def train(
@@ -97,7 +143,22 @@ def train(
     store=None,
     callbacks: list | None = None,
 ) -> Path:
-    """Train one run; returns its directory. ``store`` overrides ``data.features`` (tests)."""
+    """Train one run; returns its directory. ``store`` overrides ``data.features`` (tests).
+
+    With ``resume``, a finished run is left as it is."""
+    if resume and finished_run(cfg):
+        return Path(cfg.out_dir)
+    with run_lock(cfg.out_dir, "train"):
+        return _train(cfg, resume, records, store, callbacks)
+
+
+def _train(
+    cfg: RunConfig,
+    resume: bool,
+    records: SplitRecords | None,
+    store,
+    callbacks: list | None,
+) -> Path:
     run_dir = Path(cfg.out_dir)
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and (run_dir / CONFIG_FILE).is_file():
@@ -110,7 +171,6 @@ def train(
         filename="best",
         monitor="val_f1",
         mode="max",
-        save_last=True,
         enable_version_counter=False,
     )
     trainer = L.Trainer(
@@ -122,7 +182,12 @@ def train(
         precision=resolve_precision(cfg),
         deterministic=cfg.trainer.deterministic,
         logger=CSVLogger(run_dir / "logs", name="", version=f"attempt{_attempt(run_dir)}"),
-        callbacks=[checkpoint, *(callbacks or [])],
+        callbacks=[
+            checkpoint,
+            last_checkpoint_callback(run_dir / "checkpoints"),
+            *(callbacks or []),
+        ],
+        plugins=[SafeCheckpointIO()],
         default_root_dir=run_dir,
         enable_progress_bar=cfg.trainer.progress_bar,
         enable_model_summary=False,
@@ -131,6 +196,7 @@ def train(
         num_sanity_val_steps=0,
         log_every_n_steps=1,
     )
+    trainer.accumulate_grad_batches = accumulation(cfg, trainer.world_size)  # batch 4096 (paper)
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
     if trainer.is_global_zero:
         merge_metrics(run_dir)
@@ -158,9 +224,8 @@ def merge_metrics(run_dir: Path) -> None:
                 parts = [p[p["epoch"] < df["epoch"].min()] for p in parts]
             parts.append(df)
     if parts:
-        tmp = run_dir / ".metrics.csv.tmp"
-        pd.concat(parts, ignore_index=True).to_csv(tmp, index=False)
-        os.replace(tmp, run_dir / "metrics.csv")
+        with atomic_path(run_dir / "metrics.csv") as tmp:
+            pd.concat(parts, ignore_index=True).to_csv(tmp, index=False)
 
 
 def export_best(run_dir: Path, ckpt_path: str, module: VNAWModule) -> None:

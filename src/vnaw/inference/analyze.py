@@ -1,0 +1,65 @@
+"""``vnaw.analyze_video``: one video path → the per-frame table as a pandas DataFrame.
+
+The same table ``vnaw predict`` writes (:mod:`vnaw.inference.table`), from the same code path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vnaw.errors import ConfigError
+from vnaw.models.video import VideoModel
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` → ``cuda`` when a GPU is usable, else ``cpu``; ``cuda`` without one is an error."""
+    import torch
+
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device is available here (use cpu or auto)")
+    return str(device)
+
+
+def load_model(model: str | Path | VideoModel | None = None, device: str = "auto") -> VideoModel:
+    """A video model on ``device``: a trained run (directory or checkpoint), a :class:`VideoModel`,
+    or ``None`` for the shipped image encoder (smoothed, no temporal model)."""
+    from vnaw.models.artifact import default_video_model, load_video_model
+
+    if model is None:
+        model = default_video_model()
+    elif not isinstance(model, VideoModel):
+        model = load_video_model(model)[0]
+    return model.to(resolve_device(device))
+
+
+def analyze_video(
+    path: str | Path,
+    model: str | Path | VideoModel | None = None,
+    device: str = "auto",
+    *,
+    progress: bool = False,
+    **options,
+):
+    """Per-frame expression probabilities of one video (or image) as a pandas DataFrame.
+
+    One row per frame and face track, the columns of :data:`vnaw.inference.table.TABLE_COLUMNS`;
+    frames where a track's face was not found have empty (NaN) probabilities and prediction.
+    ``model``: a run directory or checkpoint of ``vnaw train``, a loaded :class:`VideoModel`, or
+    ``None`` for the shipped image encoder. ``options`` go to
+    :func:`vnaw.inference.predict.predict_file` (``chunk``, ``face_config``, ``detector``, …).
+    Warnings (a truncated file, no face at all) are issued with :func:`warnings.warn`."""
+    import warnings
+
+    from vnaw.inference.predict import predict_file
+    from vnaw.inference.table import video_table
+
+    result = predict_file(path, load_model(model, device), progress=progress, **options)
+    for line in result.warnings:
+        warnings.warn(line, stacklevel=2)
+    return video_table(result)
