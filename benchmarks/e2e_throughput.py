@@ -13,6 +13,10 @@ features (the temporal model alone) as the baseline. Prints frames per second.
 
 ``--encoder`` is ``default`` (the shipped 48 px encoder), an encoder file, or a timm name (with
 ``--random-init``: the architecture's cost, not its accuracy).
+
+Measured here (2-core CPU shared with other jobs, 1 torch thread, fp32, 4 × 512 temporal model):
+shipped encoder, 2 clips × 16 frames — features 159, frozen 63, fine-tuned 20 frames/s; Swin-T at
+224 px, 1 clip × 8 frames — features 39, frozen 2.2, fine-tuned 0.8 frames/s.
 """
 
 from __future__ import annotations

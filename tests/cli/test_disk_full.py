@@ -55,6 +55,7 @@ def test_extract_on_a_full_disk(tmp_path, monkeypatch, capsys):
         np.testing.assert_array_equal(np.load(store / name), arr)
 
 
+@pytest.mark.slow
 def test_train_on_a_full_disk(tmp_path, monkeypatch):
     root, store = tiny_data(tmp_path / "data")
     ref = train(tiny_cfg(root, tmp_path / "ref"), store=store)

@@ -12,7 +12,6 @@ from helpers.ferplus_fake import VOTE_ROWS, make_ferplus
 from vnaw.data.static import (
     DataError,
     concat,
-    load_images,
     parse_spec,
     read_affectnet,
     read_ferplus,
@@ -21,6 +20,7 @@ from vnaw.data.static import (
     read_specs,
 )
 from vnaw.labels import class_index, ferplus_votes_to_distribution
+from vnaw.training.pretrain_data import load_images
 
 
 def _png(path: Path, size: int = 32, rgb: bool = False) -> None:

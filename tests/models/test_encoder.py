@@ -13,11 +13,12 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from helpers.ferplus_fake import make_ferplus
 from vnaw import ImageClassifier
-from vnaw.data.static import load_images, read_ferplus
+from vnaw.data.static import read_ferplus
 from vnaw.errors import ModelFileError
 from vnaw.models.encoder import EncoderMeta
 from vnaw.models.frame_encoder import load_encoder
 from vnaw.models.preprocess import preprocess
+from vnaw.training.pretrain_data import load_images
 
 TINY = EncoderMeta(model_kwargs={"channels": [8, 16, 32, 64], "stem_width": 8}, input_size=24)
 

@@ -52,13 +52,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from vnaw.data.static import load_images, read_spec
+    from vnaw.data.static import read_spec
     from vnaw.evaluation.classifier import (
         evaluate_classifier,
         format_report,
         metrics_from_predictions,
     )
     from vnaw.models.encoder import ImageClassifier
+    from vnaw.training.pretrain_data import load_images
 
     model = ImageClassifier.load(args.encoder)
     if args.threads:

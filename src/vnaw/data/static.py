@@ -342,37 +342,3 @@ def has_split(spec: str, split: str) -> bool:
     if reader == "folder":
         return (Path(root) / split).is_dir()
     return reader in ("rafdb", "affwild2") and split == "test"
-
-
-# -- pixels ------------------------------------------------------------------------------------
-
-
-def load_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """One image → uint8 ``(size, size)`` grey or ``(size, size, 3)`` RGB; errors name the file."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as e:
-        raise DataError(path, f"cannot read image ({e})") from None
-
-
-def load_images(
-    paths: Sequence[Path], size: int, channels: int, progress: bool = False
-) -> np.ndarray:
-    """All images of a set in one uint8 array ``(N, size, size[, 3])`` (whole set in memory:
-    48 px grey FERPlus is 72 MB, and batches are then sliced, not decoded, every epoch)."""
-    shape = (len(paths), size, size) + ((3,) if channels == 3 else ())
-    out = np.empty(shape, dtype=np.uint8)
-    iterator = paths
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(paths, desc="loading images", unit="img", leave=False)
-    for i, p in enumerate(iterator):
-        out[i] = load_image(p, size, channels)
-    return out

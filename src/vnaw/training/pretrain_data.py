@@ -3,12 +3,16 @@ fit in memory), label noise, class balancing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from vnaw.labels import NUM_CLASSES
 from vnaw.models.encoder import EncoderMeta
+from vnaw.models.preprocess import load_crop
 
 
 def inject_symmetric_noise(
@@ -37,8 +41,29 @@ def balanced_weights(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.n
 PRELOAD_LIMIT = 2 * 1024**3  # bytes of pixels above which images are streamed from disk
 
 
+def load_image(path: Path, size: int, channels: int) -> np.ndarray:
+    """One image → uint8 ``(size, size)`` grey or ``(size, size, 3)`` RGB, through the package's
+    one preprocessing path (:func:`vnaw.models.preprocess.load_crop`); errors name the file."""
+    arr = load_crop(path, size, channels)  # (C, S, S)
+    return arr[0] if channels == 1 else np.ascontiguousarray(arr.transpose(1, 2, 0))
+
+
+def load_images(
+    paths: Sequence[Path], size: int, channels: int, progress: bool = False
+) -> np.ndarray:
+    """All images of a set in one uint8 array ``(N, size, size[, 3])`` (whole set in memory:
+    48 px grey FERPlus is 72 MB, and batches are then sliced, not decoded, every epoch)."""
+    from tqdm import tqdm
+
+    shape = (len(paths), size, size) + ((3,) if channels == 3 else ())
+    out = np.empty(shape, dtype=np.uint8)
+    for i, p in enumerate(tqdm(paths, desc="loading images", leave=False, disable=not progress)):
+        out[i] = load_image(p, size, channels)
+    return out
+
+
 class ImageFiles:
-    """Images read from disk on demand, exactly as :func:`vnaw.data.static.load_images` would
+    """Images read from disk on demand, exactly as :func:`load_images` would
     return them (``images[i]`` one, ``images[a:b]`` a stacked batch): memory stays flat whatever
     the size of the set (the paper's three sets at 224 px RGB would take about 49 GB)."""
 
@@ -49,8 +74,6 @@ class ImageFiles:
         return len(self.paths)
 
     def __getitem__(self, i: int | slice) -> np.ndarray:
-        from vnaw.data.static import load_image
-
         if isinstance(i, slice):
             return np.stack([load_image(p, self.size, self.channels) for p in self.paths[i]])
         return load_image(self.paths[i], self.size, self.channels)
@@ -114,7 +137,7 @@ def load_split(
 ):
     """Read specs (combined): ``(ImageSet, images)``, the pixels preloaded (``preload``; ``None``:
     when they fit in :data:`PRELOAD_LIMIT`) or streamed from disk (:class:`ImageFiles`)."""
-    from vnaw.data.static import load_images, read_specs
+    from vnaw.data.static import read_specs
 
     imgs = read_specs(specs, split, every=every)
     if limit:
