@@ -152,13 +152,15 @@ def test_faces_cli_with_retinaface(tmp_path, monkeypatch, capsys):
         assert np.allclose(rows[["eye_l_x", "eye_l_y"]].to_numpy(), eye, atol=0.01)
         crops = sorted((tmp_path / "root" / "cropped_aligned" / f"pair_{side}").glob("*.jpg"))
         assert [c.name for c in crops] == [f"{k:05d}.jpg" for k in range(1, 6)]
-    # predict streams through the same detector: one table per face, every frame with its face
+    # predict streams through the same detector: one table, a track per face, every frame found
     out = tmp_path / "pred"
     args = ["predict", str(video), "--out", str(out), "--quiet", "--detector", "retinaface"]
     assert main([*args, "--detector-weights", str(weights)]) == 0
-    for side in ("left", "right"):
-        pred = pd.read_csv(out / f"pair_{side}.csv")
-        assert len(pred) == 5 and (pred["face_found"] == 1).all()
+    pred = pd.read_csv(out / "pair.csv")
+    for track, box in zip((1, 2), planted, strict=True):  # numbered left to right
+        rows = pred[pred["track"] == track]
+        assert len(rows) == 5 and (rows["face_found"] == 1).all()
+        assert np.allclose(rows[["x0", "y0", "x1", "y1"]].to_numpy(), box, atol=0.01)
 
 
 def test_retinaface_needs_a_weights_file(tmp_path, capsys):

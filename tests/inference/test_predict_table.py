@@ -134,6 +134,14 @@ def test_out_existing_file_fails_at_once(gap_video, tmp_path, capsys):
     assert str(target) in err and "not a folder" in err and target.read_text() == "x\n"
 
 
+def test_refused_command_leaves_no_output_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "o"
+    assert main(["predict", str(tmp_path / "empty"), "--out", str(out)]) == 2
+    assert "no video files found" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_parquet_without_pyarrow_is_one_clear_error(gap_video, tmp_path, capsys):
     try:
         import pyarrow  # noqa: F401
@@ -235,7 +243,12 @@ def test_device_choice(tmp_path, capsys):
 
 @pytest.mark.gpu
 def test_analyze_video_on_the_gpu_equals_the_cpu(gap_video):
+    import torch
+
     import vnaw
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
 
     cpu = vnaw.analyze_video(gap_video, device="cpu")
     gpu = vnaw.analyze_video(gap_video, device="cuda")

@@ -24,14 +24,13 @@ def _check_out(out: Path) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from vnaw.files import output_lock
     from vnaw.inference.quiet import native_stderr_silenced
     from vnaw.inference.table import check_format
 
     out = Path(args.out)
     _check_out(out)
     check_format(args.format)
-    with native_stderr_silenced(not args.verbose), output_lock(out, "predict"):
+    with native_stderr_silenced(not args.verbose):
         return _predict_all(args, out)
 
 
@@ -41,8 +40,10 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     from vnaw.faces.detectors import make_detector
     from vnaw.faces.types import FaceConfig
     from vnaw.faces.video import find_videos
+    from vnaw.files import output_lock
     from vnaw.inference.analyze import load_model
     from vnaw.inference.batch import Batch
+    from vnaw.inference.submission import read_test_list
 
     # The encoder runs beside detection and decoding (vnaw.inference.predict): half the cores
     # each; more torch threads than that only fight MediaPipe's for the same cores.
@@ -55,20 +56,24 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     videos = find_videos(args.input)
     if not videos:
         raise FileNotFoundError(2, "no video files found", args.input)
+    # The test list is read now: a bad one fails before the videos are processed, not after.
+    test_list = read_test_list(args.abaw_test_list) if args.abaw_test_list else None
     root = Path(args.input) if Path(args.input).is_dir() else None
     batch = Batch(model, out, args, face_config, root)
-    batch.run(videos)
-    if args.abaw_test_list:
-        _write_submission(args.abaw_test_list, batch.preds, out / "submission.txt", batch)
+    # Taken once every input is checked: a refused command leaves no output folder behind.
+    with output_lock(out, "predict"):
+        batch.run(videos)
+        if test_list is not None:
+            _write_submission(test_list, args.abaw_test_list, batch, out / "submission.txt")
     print(batch.final_line(), file=sys.stderr)
     return 1 if batch.failures else 0
 
 
-def _write_submission(test_list: str, preds: dict, path: Path, batch) -> None:
+def _write_submission(test_list: list, source: str, batch, path: Path) -> None:
     from vnaw.files import atomic_text
-    from vnaw.inference.submission import read_test_list, submission_lines
+    from vnaw.inference.submission import submission_lines
 
-    lines = submission_lines(read_test_list(test_list), preds, test_list)
+    lines = submission_lines(test_list, batch.preds, source)
     atomic_text(path, "\n".join(lines) + "\n")
     batch.written.append(path)
 

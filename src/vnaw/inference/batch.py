@@ -107,9 +107,9 @@ class Batch:
             what += f", {len(self.no_face)} without a face"
         if self.failures:
             what += f", {len(self.failures)} unreadable"
-        files = [p for p in self.written if p.suffix != ".png"]
         if self.videos == 1:
-            return f"predict: {what} ({self.note}); wrote {', '.join(map(str, files))}"
+            return f"predict: {what} ({self.note}); wrote {', '.join(map(str, self.written))}"
+        files = [p for p in self.written if p.suffix != ".png"]
         kinds = {
             "table(s)": len(self.summaries),
             "report(s)": sum(p.name.endswith("_report.html") for p in files),

@@ -10,6 +10,7 @@ output; two videos that differ only in their extension (``x.mp4``, ``x.avi``) ke
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -68,34 +69,34 @@ def plot_timeline(track: TrackResult, times: np.ndarray, path: Path, title: str)
     face = np.asarray(track.face_found, dtype=bool)
     probs = np.where(face[:, None], track.probs, np.nan)  # no line through frames without a face
     fig, (ax, band) = plt.subplots(
-        2, 1, figsize=(10, 3.2), sharex=True, gridspec_kw={"height_ratios": [4, 0.6]}
+        2, 1, figsize=(10, 3.4), sharex=True, gridspec_kw={"height_ratios": [4, 0.6]}
     )
     for k, name in enumerate(CLASSES):
-        ax.plot(times, probs[:, k], color=CLASS_COLORS[k], lw=1, label=name)
-    for a, b in _runs(~face):
-        for axis in (ax, band):
-            axis.axvspan(times[a], times[min(b, len(times) - 1)], color="0.85", lw=0)
-    handles = ax.get_legend_handles_labels()[0]
-    handles.append(Patch(color="0.85", label="no face"))
-    ax.set(ylim=(0, 1), ylabel="probability", title=title, xlim=(times[0], times[-1]))
-    ax.legend(handles=handles, ncol=9, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.4))
-    colours = np.array([matplotlib.colors.to_rgba(c) for c in CLASS_COLORS] + [(0, 0, 0, 0)])
-    idx = np.where(face, track.probs.argmax(axis=1), len(CLASS_COLORS))
-    band.imshow(colours[idx][None], aspect="auto", extent=(times[0], times[-1], 0, 1))
+        ax.plot(times, probs[:, k], color=CLASS_COLORS[k], lw=1.2, label=name)
+    end = len(times) - 1
+    pred = np.where(face, track.probs.argmax(axis=1), -1)  # -1: no face
+    for a, b in _runs(np.diff(pred, prepend=pred[0] - 1) != 0):
+        # Each run spans from its first frame to the next run's first frame: no gaps between.
+        x0, x1 = times[a], times[min(b, end)]
+        if pred[a] < 0:
+            ax.axvspan(x0, x1, color="0.85", lw=0)
+        band.axvspan(x0, x1, color="0.85" if pred[a] < 0 else CLASS_COLORS[pred[a]], lw=0)
+    handles = [*ax.get_legend_handles_labels()[0], Patch(color="0.85", label="no face")]
+    ax.set(ylim=(-0.03, 1.03), ylabel="probability", title=title, xlim=(times[0], times[-1]))
     band.set_yticks([0.5], ["predicted"])
     band.set_xlabel("time (s)")
-    fig.tight_layout()
+    fig.legend(handles=handles, ncol=9, fontsize=7, loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, stop)`` index pairs of the True runs of a bool array."""
-    padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2], edges[1::2], strict=True))
+def _runs(changes: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, stop)`` index pairs of the runs of an array, given where a new run starts."""
+    edges = [*np.flatnonzero(changes), len(changes)]
+    return list(pairwise(edges))
 
 
 def write_overlay(path: Path, result: VideoResult, out_path: Path) -> Path:
