@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from vnaw import __version__
@@ -58,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    if not debug:  # a warning is one line, as an error is; --debug shows where it came from
+        warnings.formatwarning = lambda msg, *_, **__: f"vnaw {args.command}: warning: {msg}\n"
     try:
         return int(args.func(args) or 0)
     except (VnawError, OSError) as err:

@@ -63,6 +63,7 @@ from vnaw.training.checkpoints import (
     last_checkpoint_callback,
     run_lock,
 )
+from vnaw.training.console import console_callbacks, progress_bar, quiet_lightning
 from vnaw.training.pretrain_config import PretrainConfig, encoder_meta, validate_config
 from vnaw.training.pretrain_data import (
     EpochSampler,
@@ -285,6 +286,11 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: li
         save_top_k=1,
         auto_insert_metric_name=False,
     )
+    quiet_lightning()
+    bar = progress_bar(cfg.trainer.progress)
+    lines = console_callbacks(
+        bar, ("train/loss_epoch", "train/acc_epoch", "val/acc", "val/macro_f1")
+    )
     trainer = L.Trainer(
         default_root_dir=out,
         max_epochs=cfg.optim.epochs,
@@ -295,9 +301,9 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: li
         strategy="ddp" if cfg.trainer.num_nodes > 1 or _is_multi(cfg.trainer.devices) else "auto",
         precision=precision,
         logger=CSVLogger(out, name="", version=""),
-        callbacks=[best_cb, last_checkpoint_callback(out / "checkpoints"), *callbacks],
+        callbacks=[best_cb, last_checkpoint_callback(out / "checkpoints"), *lines, *callbacks],
         plugins=[SafeCheckpointIO()],
-        enable_progress_bar=cfg.trainer.progress,
+        enable_progress_bar=bar,
         check_val_every_n_epoch=cfg.trainer.val_every,
         log_every_n_steps=20,
         enable_model_summary=False,

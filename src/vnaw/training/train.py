@@ -53,6 +53,7 @@ from vnaw.training.checkpoints import (
     last_checkpoint_callback,
     run_lock,
 )
+from vnaw.training.console import console_callbacks, progress_bar, quiet_lightning
 from vnaw.training.module import VNAWModule
 
 
@@ -173,6 +174,8 @@ def _train(
         mode="max",
         enable_version_counter=False,
     )
+    quiet_lightning()
+    bar = progress_bar(cfg.trainer.progress_bar)
     trainer = L.Trainer(
         max_epochs=cfg.optim.epochs,
         accelerator=cfg.trainer.accelerator,
@@ -185,11 +188,12 @@ def _train(
         callbacks=[
             checkpoint,
             last_checkpoint_callback(run_dir / "checkpoints"),
+            *console_callbacks(bar, ("train_loss", "val_f1")),
             *(callbacks or []),
         ],
         plugins=[SafeCheckpointIO()],
         default_root_dir=run_dir,
-        enable_progress_bar=cfg.trainer.progress_bar,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         reload_dataloaders_every_n_epochs=1,  # each epoch's loader carries its epoch number
         use_distributed_sampler=False,  # the data module shards itself (see ClipDataModule)
