@@ -41,6 +41,7 @@ def test_predict_prints_a_bar_and_one_line(tmp_path):
     assert (tmp_path / "D" / "clip.csv").is_file()
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_native_log(tmp_path):
     from helpers.face_video import write_video
 

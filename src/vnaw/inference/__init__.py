@@ -1,1 +1,2 @@
-"""inference"""
+"""Inference: whole-video windows (:mod:`~vnaw.inference.windows`, :mod:`~vnaw.inference.streaming`),
+``vnaw predict`` on raw video and its outputs, the ABAW submission, ONNX export."""
