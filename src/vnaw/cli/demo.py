@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from pathlib import Path
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vnaw.demo import run_demo
 
-    run_demo(Path(args.out), seed=args.seed, epochs=args.epochs, progress=not args.quiet)
+    # Bars only on a terminal: redirected (logs, CI) each step prints its lines instead.
+    bars = not args.quiet and sys.stderr.isatty()
+    run_demo(Path(args.out), seed=args.seed, epochs=args.epochs, progress=bars)
     return 0
 
 

@@ -19,6 +19,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*have no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
 
 
 def progress_bar(wanted: bool) -> bool:

@@ -289,7 +289,7 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: li
     quiet_lightning()
     bar = progress_bar(cfg.trainer.progress)
     lines = console_callbacks(
-        bar, ("train/loss_epoch", "train/acc_epoch", "val/acc", "val/macro_f1")
+        bar, ("train/loss_epoch", "train/acc", "val/acc", "val/macro_f1")
     )
     trainer = L.Trainer(
         default_root_dir=out,
