@@ -83,6 +83,9 @@ class TrainerConfig:
     # Clips per device per optimiser step; None: each device's whole share of data.batch_size.
     # Smaller: gradient accumulation makes up the global batch (end-to-end training at batch 4096).
     micro_batch_size: int | None = None
+    # torch CPU threads; 0: torch's default (all cores). Small models on a busy machine train many
+    # times faster on 1 thread (measured: 3 s against 47 s per demo epoch with another job running).
+    threads: int = 0
     seed: int = 0
     deterministic: bool = False
     progress_bar: bool = True

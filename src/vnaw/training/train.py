@@ -165,6 +165,8 @@ def _train(
     if resume and (run_dir / CONFIG_FILE).is_file():
         cfg = load_config(run_dir / CONFIG_FILE)  # a resumed run keeps its own configuration
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    if cfg.trainer.threads > 0:
+        torch.set_num_threads(cfg.trainer.threads)
     module, data = build(cfg, records, store)
     save_config(cfg, run_dir / CONFIG_FILE)
     checkpoint = ModelCheckpoint(
