@@ -10,6 +10,7 @@ Layouts (``ROOT`` is what the user passes)::
     rafdb     ROOT/EmoLabel/list_patition_label.txt + ROOT/Image/aligned/<stem>_aligned.jpg
     affectnet ROOT/{training,validation}.csv + ROOT/<subDirectory_filePath>  (or a CSV path)
     folder    ROOT/<class name>/*.{jpg,jpeg,png,bmp}                        (class names of §2)
+    muxspace  ROOT/labels.csv + ROOT/images/*.jpg   (fixed person-disjoint split, muxspace.py)
     affwild2  Aff-Wild2 layout (design §3.1) used as images: every n-th labelled frame with a crop
 
 A data spec on the command line is ``reader:ROOT`` or ``reader@split:ROOT`` (split ``train``,
@@ -293,12 +294,20 @@ def read_affwild2_images(root: str | Path, split: str = "train", every: int = 10
 
 # -- specs -------------------------------------------------------------------------------------
 
+
+def _read_muxspace(root: str | Path, split: str = "train") -> ImageSet:
+    from vnaw.data.muxspace import read_muxspace  # fixed person-disjoint split
+
+    return read_muxspace(root, split)
+
+
 READERS: dict[str, Callable[..., ImageSet]] = {
     "ferplus": read_ferplus,
     "rafdb": read_rafdb,
     "affectnet": read_affectnet,
     "folder": read_folder,
     "affwild2": read_affwild2_images,
+    "muxspace": _read_muxspace,
 }
 
 
@@ -337,6 +346,8 @@ def has_split(spec: str, split: str) -> bool:
         return False
     if reader == "ferplus":
         return True
+    if reader == "muxspace":  # its held-out part is never derived: benchmarks name it themselves
+        return split == "val"
     if reader == "affectnet":
         return not root.lower().endswith(".csv") and split != "train"
     if reader == "folder":

@@ -55,6 +55,7 @@ from vnaw.files import (
     load_state_dict,
     load_torch,
 )
+from vnaw.losses.soft import vote_targets
 from vnaw.models.encoder import ImageClassifier
 from vnaw.training.checkpoints import (
     SafeCheckpointIO,
@@ -247,7 +248,9 @@ def _data(
     )
     weights = balanced_weights(labels) if cfg.data.balanced else None
     loader = torch.utils.data.DataLoader(
-        InMemoryImages(train_images, labels),
+        InMemoryImages(
+            train_images, labels, vote_targets(train_set.votes, labels) if cfg.loss.soft else None
+        ),
         batch_size=cfg.optim.batch_size,
         num_workers=cfg.data.num_workers,
         sampler=EpochSampler(len(labels), cfg.trainer.seed, weights),
@@ -288,9 +291,7 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: li
     )
     quiet_lightning()
     bar = progress_bar(cfg.trainer.progress)
-    lines = console_callbacks(
-        bar, ("train/loss_epoch", "train/acc", "val/acc", "val/macro_f1")
-    )
+    lines = console_callbacks(bar, ("train/loss_epoch", "train/acc", "val/acc", "val/macro_f1"))
     trainer = L.Trainer(
         default_root_dir=out,
         max_epochs=cfg.optim.epochs,

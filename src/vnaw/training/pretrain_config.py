@@ -76,6 +76,8 @@ class LossConfig:
     normalize: bool = True  # C = 1/(2π√|Σ|) in eq. 11
     detach: bool = False  # the NLA reference back-propagates through w
     epsilon_rate: float = NAW_DEFAULTS.epsilon_rate  # ε = 1 − exp(−rate·e/E)
+    # FERPlus vote distributions as targets (one-hot where a set has no votes); losses/soft.py.
+    soft: bool = False
 
 
 @dataclass
@@ -85,6 +87,15 @@ class AugConfig:
     scale: list[float] = field(default_factory=lambda: [0.9, 1.1])
     max_shift: float = 0.1  # fraction of the side
     erase_prob: float = 0.5  # random erasing (as NLA's reference), one rectangle
+    # Real-video image quality (augment/photo.py); each is the share of images it is applied to.
+    gamma_prob: float = 0.0
+    max_gamma: float = 1.6
+    downscale_prob: float = 0.0
+    min_downscale: float = 0.4
+    blur_prob: float = 0.0
+    max_blur_sigma: float = 1.2
+    jpeg_prob: float = 0.0
+    min_jpeg_quality: int = 30
 
 
 @dataclass
@@ -149,6 +160,9 @@ def validate_config(cfg: PretrainConfig) -> None:
         raise ConfigError(f"loss.kind must be 'nla' or 'ce', got {cfg.loss.kind!r}")
     if not 0.0 <= cfg.data.label_noise < 1.0:
         raise ConfigError(f"data.label_noise must be in [0, 1), got {cfg.data.label_noise}")
+    if cfg.loss.soft and cfg.data.label_noise > 0:
+        # The votes would hand the clean labels back to a run meant to see noisy ones.
+        raise ConfigError("loss.soft cannot be combined with data.label_noise")
     if cfg.optim.schedule not in ("cosine", "exponential"):
         raise ConfigError(
             f"optim.schedule must be 'cosine' or 'exponential', got {cfg.optim.schedule!r}"

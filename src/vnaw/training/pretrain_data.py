@@ -113,17 +113,27 @@ class InMemoryImages(torch.utils.data.Dataset):
     """uint8 images ``(N, H, W[, C])`` — an array, or :class:`ImageFiles` read in the loader's
     workers — with labels; items are ``(image, label)``."""
 
-    def __init__(self, images: np.ndarray | ImageFiles, labels: np.ndarray) -> None:
+    def __init__(
+        self,
+        images: np.ndarray | ImageFiles,
+        labels: np.ndarray,
+        targets: np.ndarray | None = None,
+    ) -> None:
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         self.images = images
         self.labels = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+        # Optional (N, 8) soft targets: items are then (image, label, target).
+        self.targets = None if targets is None else torch.from_numpy(np.asarray(targets))
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, Tensor]:
-        return torch.from_numpy(np.ascontiguousarray(self.images[i])), self.labels[i]
+    def __getitem__(self, i: int) -> tuple[Tensor, ...]:
+        image = torch.from_numpy(np.ascontiguousarray(self.images[i]))
+        if self.targets is not None:
+            return image, self.labels[i], self.targets[i]
+        return image, self.labels[i]
 
 
 def load_split(

@@ -13,13 +13,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vnaw.augment import photo
 from vnaw.augment.image import random_affine, random_erase
 from vnaw.evaluation.classifier import as_nchw
 from vnaw.evaluation.metrics import f1_from_confusion
 from vnaw.labels import NUM_CLASSES
 from vnaw.losses.naw import NAWParams, naw_epsilon, nla_loss
+from vnaw.losses.soft import soft_nla_loss
 from vnaw.models.encoder import ImageClassifier
-from vnaw.models.preprocess import to_input
+from vnaw.models.preprocess import normalize, to_input
 from vnaw.training.pretrain_config import PretrainConfig, encoder_meta
 
 
@@ -66,10 +68,13 @@ class PretrainModule(L.LightningModule):
                 self.current_epoch, self.cfg.optim.epochs, self.cfg.loss.epsilon_rate
             )
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
-        images, targets = batch
+    def _augment(self, images: Tensor) -> Tensor:
+        """uint8 images → the augmented, normalised training batch."""
         aug = self.cfg.aug
-        x = to_input(as_nchw(images), self.meta)
+        x = to_input(as_nchw(images), self.meta, normalized=False)  # [0, 1]
+        if photo.enabled(aug):  # real-video image quality, on pixels
+            x = photo.photometric(x, aug)
+        x = normalize(x, self.meta.mean, self.meta.std)
         x = random_affine(
             x,
             hflip=aug.hflip,
@@ -79,7 +84,14 @@ class PretrainModule(L.LightningModule):
         )
         if aug.erase_prob > 0:
             x = random_erase(x, aug.erase_prob)
-        if self.cfg.loss.kind == "nla":
+        return x
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        images, targets, *soft = batch
+        x = self._augment(images)
+        if soft:
+            logits, loss = self._soft_loss(x, targets, soft[0])
+        elif self.cfg.loss.kind == "nla":
             # One pass over image and flip: (2N, C, H, W) -> logits (N, K) each.
             logits, flipped = self(torch.cat([x, x.flip(-1)])).chunk(2)
             # L = λ·L_NAW + (1−λ)·L_JSD, design §5; L_NAW is eq. 12 with w* of eq. 11.
@@ -103,6 +115,28 @@ class PretrainModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True)
         self.log("train/acc", acc, prog_bar=True, on_step=False, on_epoch=True)
         return loss
+
+    def _soft_loss(self, x: Tensor, labels: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        c = self.cfg.loss
+        if c.kind == "nla":
+            logits, flipped = self(torch.cat([x, x.flip(-1)])).chunk(2)
+        else:
+            logits, flipped = self(x), None
+        loss, weights = soft_nla_loss(
+            logits,
+            flipped,
+            labels,
+            target,
+            self.epsilon,
+            lam=c.lam,
+            naw=c.naw,
+            normalize=c.normalize,
+            detach=c.detach,
+            params=self.naw_params,
+        )
+        if weights.numel():
+            self.log("train/naw_weight", weights.mean(), on_step=False, on_epoch=True)
+        return logits, loss
 
     def _eval_step(self, batch: tuple[Tensor, Tensor], split: str) -> None:
         images, targets = batch
