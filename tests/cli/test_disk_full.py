@@ -30,6 +30,7 @@ def _one_line_enospc(err: str, folder: Path) -> None:
     assert "free" in lines[0]
 
 
+@pytest.mark.slow
 def test_extract_on_a_full_disk(tmp_path, monkeypatch, capsys):
     root = tmp_path / "data"
     generate(root, SynthConfig(seed=2, videos=4, frames=16, size=32))

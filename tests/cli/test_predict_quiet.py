@@ -22,6 +22,7 @@ def _run(args: list[str], cwd) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_predict_prints_a_bar_and_one_line(tmp_path):
     from helpers.face_video import write_video
 
