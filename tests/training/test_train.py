@@ -9,27 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
+from helpers.tiny_train import FEATURE_DIM, ArrayStore, tiny_cfg
 from vnaw.config import load_config
 from vnaw.data.affwild2 import write_annotation
 from vnaw.data.datamodule import split_records
 from vnaw.evaluation.evaluate import evaluate, split_videos
 from vnaw.models.artifact import load_video_model
 from vnaw.training.train import train
-
-FEATURE_DIM = 16
-
-
-class ArrayStore:
-    """In-memory stand-in for a feature store: features that encode the label plus noise."""
-
-    def __init__(self, arrays: dict[str, np.ndarray]):
-        self.arrays = arrays
-        self.feature_size = FEATURE_DIM
-        self.erased_views = 0
-        self.encoder = {"name": "synthetic features", "weights": None, "weights_hash": ""}
-
-    def features(self, name: str, view: int = 0) -> np.ndarray:
-        return self.arrays[name]
 
 
 def _episodes(rng, n):
@@ -67,24 +53,7 @@ def tiny_root(tmp_path_factory):
 
 
 def _cfg(root, out, **extra):
-    overrides = [
-        "augment.erase=false",
-        f"data.root={root}",
-        f"out_dir={out}",
-        "data.clip_length=16",
-        "data.clips_per_epoch=96",
-        "data.batch_size=8",
-        "model.d_model=16",
-        "model.num_layers=1",
-        "model.num_heads=2",
-        "model.dim_feedforward=32",
-        "model.dropout=0.1",
-        "optim.lr=5e-3",
-        "optim.epochs=5",
-        "trainer.progress_bar=false",
-        "trainer.accelerator=cpu",
-    ] + [f"{k}={v}" for k, v in extra.items()]
-    return load_config(overrides=overrides)
+    return tiny_cfg(root, out, **{"optim.epochs": 5, **extra})
 
 
 def test_train_then_evaluate(tiny_root, tmp_path):

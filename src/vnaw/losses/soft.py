@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vnaw.losses.naw import NAW_DEFAULTS, NAWParams, js_divergence, naw_weight
+from vnaw.losses.naw import NAW_DEFAULTS, NAWParams, _at_least_fp32, js_divergence, naw_weight
 
 
 def vote_targets(votes: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -54,7 +54,7 @@ def soft_nla_loss(
 ) -> tuple[Tensor, Tensor]:
     """``λ·mean((1 + w*)·softCE) + (1 − λ)·JSD(image, flip)``; plain mean soft CE when
     ``flipped_logits`` is ``None`` (the CE loss kind). Returns ``(loss, weights)``."""
-    log_probs = F.log_softmax(logits.float(), dim=1)
+    log_probs = F.log_softmax(_at_least_fp32(logits), dim=1)
     ce = soft_cross_entropy(log_probs, target)
     if flipped_logits is None:
         return ce.mean(), logits.new_zeros(0)
@@ -62,7 +62,7 @@ def soft_nla_loss(
     if naw:
         weights = naw_weight(log_probs.exp(), labels, epsilon, normalize, params=params)
         ce = (1.0 + (weights.detach() if detach else weights)) * ce
-    jsd = js_divergence(log_probs.exp(), F.softmax(flipped_logits.float(), dim=1)).mean()
+    jsd = js_divergence(log_probs.exp(), F.softmax(_at_least_fp32(flipped_logits), dim=1)).mean()
     return lam * ce.mean() + (1.0 - lam) * jsd, weights
 
 
