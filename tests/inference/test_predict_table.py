@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -272,3 +274,16 @@ def test_output_keys_never_collide(tmp_path):
         root / "summary.mp4": "summary.mp4",  # not OUT/summary.csv, the batch summary
     }
     assert output_keys([Path("/a/b/clip.mkv")], None) == {Path("/a/b/clip.mkv"): "clip"}
+
+
+def test_predict_without_a_model_never_imports_torch(gap_video):
+    """The practitioner's path (shipped encoder) runs on ONNX Runtime: no torch, timm, Lightning."""
+    code = (
+        "import sys, vnaw\n"
+        f"df = vnaw.analyze_video({str(gap_video)!r})\n"
+        "assert df['face_found'].any(), 'no face found'\n"
+        "print(sorted(m for m in ('torch', 'timm', 'lightning', 'torchvision') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"

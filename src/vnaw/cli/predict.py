@@ -35,8 +35,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _predict_all(args: argparse.Namespace, out: Path) -> int:
-    import torch
-
     from vnaw.faces.detectors import make_detector
     from vnaw.faces.types import FaceConfig
     from vnaw.faces.video import find_videos
@@ -46,9 +44,9 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     from vnaw.inference.submission import read_test_list
 
     # The encoder runs beside detection and decoding (vnaw.inference.predict): half the cores
-    # each; more torch threads than that only fight MediaPipe's for the same cores.
-    torch.set_num_threads(args.threads or max(1, len(os.sched_getaffinity(0)) // 2))
-    model = load_model(args.model, args.device)
+    # each; more encoder threads than that only fight MediaPipe's for the same cores.
+    threads = args.threads or max(1, len(os.sched_getaffinity(0)) // 2)
+    model = load_model(args.model, args.device, threads=threads)
     if args.verbose:
         print(f"predict: {model.description}", file=sys.stderr)
     face_config = FaceConfig(max_faces=args.max_faces, detect_every=args.detect_every)
@@ -100,7 +98,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--format", default="csv", choices=("csv", "parquet", "json"), help="table format"
     )
     p.add_argument(
-        "--device", default="auto", choices=("auto", "cpu", "cuda"), help="where the model runs"
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where the model runs (auto: a trained model on a GPU when one is usable; the "
+        "shipped encoder runs with ONNX Runtime on the CPU unless cuda is asked for)",
     )
     p.add_argument(
         "--overlay", action="store_true", help="also write an annotated copy of the video"

@@ -85,7 +85,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from vnaw.training.pretrain import export_encoder
 
     w, m = export_encoder(args.checkpoint, args.out, half=args.half)
-    print(f"wrote {w} and {m}")
+    if not args.onnx:
+        print(f"wrote {w} and {m}")
+        return 0
+    from vnaw.inference.export import export_encoder_onnx
+
+    print(f"wrote {w}, {m} and {export_encoder_onnx(w)}")
     return 0
 
 
@@ -144,4 +149,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--out", required=True, help="output stem (…/name → name.safetensors + name.json)"
     )
     ex.add_argument("--half", action="store_true", help="store fp16 weights")
+    ex.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write name.onnx, the copy vnaw predict runs without PyTorch (ONNX Runtime)",
+    )
     ex.set_defaults(func=_cmd_export)

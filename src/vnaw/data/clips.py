@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vnaw.data.affwild2 import VideoRecord, nearest_crop_index
 from vnaw.labels import IGNORE_INDEX
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def clip_at(
 
 def random_start(num_frames: int, length: int, generator: torch.Generator | None = None) -> int:
     """Uniform start in ``0..max(N − P, 0)``."""
+    import torch
+
     high = max(num_frames - length, 0)
     return int(torch.randint(high + 1, (1,), generator=generator).item())
 

@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from vnaw.errors import VideoError
 from vnaw.faces.types import Frame
 
@@ -47,7 +49,7 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[Frame]:
             for frame in container.decode(stream):
                 # Timestamps, not index / fps: variable-frame-rate videos stay in real time.
                 t = frame.time if frame.time is not None else index / rate
-                yield Frame(index, float(t), frame.to_ndarray(format="rgb24"))
+                yield Frame(index, float(t), _rgb(frame))
                 index += 1
         except av.FFmpegError as err:
             raise VideoError(
@@ -55,6 +57,30 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[Frame]:
             ) from None
         if index == 0:
             raise VideoError(f"{path}: no decodable video frame (truncated or corrupt?)")
+
+
+# FFmpeg's codes for "unspecified" and the BT.601 matrices, and for limited ("MPEG") range: the
+# only colour settings in which OpenCV's I420 conversion is the one swscale would do.
+_BT601_SPACES = (2, 5, 6)
+_MPEG_RANGES = (0, 1)
+
+
+def _rgb(frame) -> np.ndarray:
+    """A decoded frame as an RGB array. The common case, 4:2:0 BT.601 limited range with even
+    sides, is converted by OpenCV (0.3 ms for 640×360 here, against 1.6–2.8 ms through swscale;
+    pixels within a few levels of it: at most 6, mean about 1 on the test videos); any other frame
+    goes through PyAV's conversion."""
+    if (
+        frame.format.name == "yuv420p"
+        and frame.width % 2 == 0
+        and frame.height % 2 == 0
+        and getattr(frame, "colorspace", 2) in _BT601_SPACES
+        and getattr(frame, "color_range", 0) in _MPEG_RANGES
+    ):
+        import cv2
+
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
 
 
 def find_videos(path: str | os.PathLike[str]) -> list[Path]:

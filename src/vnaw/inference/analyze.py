@@ -1,24 +1,29 @@
 """``vnaw.analyze_video``: one video path → the per-frame table as a pandas DataFrame.
 
 The same table ``vnaw predict`` writes (:mod:`vnaw.inference.table`), from the same code path.
+Without a model, the shipped encoder runs through ONNX Runtime and PyTorch is never imported
+(:mod:`vnaw.models.onnx_frames`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vnaw.errors import ConfigError
-from vnaw.models.video import VideoModel
+
+if TYPE_CHECKING:
+    from vnaw.models.onnx_frames import OnnxFrameModel
+    from vnaw.models.video import VideoModel
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str = "auto") -> str:
     """``auto`` → ``cuda`` when a GPU is usable, else ``cpu``; ``cuda`` without one is an error."""
+    check_device(device)
     import torch
 
-    if device not in DEVICES and not str(device).startswith("cuda:"):
-        raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
@@ -26,11 +31,35 @@ def resolve_device(device: str = "auto") -> str:
     return str(device)
 
 
-def load_model(model: str | Path | VideoModel | None = None, device: str = "auto") -> VideoModel:
-    """A video model on ``device``: a trained run (directory or checkpoint), a :class:`VideoModel`,
-    or ``None`` for the shipped image encoder (smoothed, no temporal model)."""
-    from vnaw.models.artifact import default_video_model, load_video_model
+def check_device(device: str) -> None:
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda")
 
+
+def load_model(
+    model: str | Path | VideoModel | OnnxFrameModel | None = None,
+    device: str = "auto",
+    *,
+    threads: int = 0,
+) -> VideoModel | OnnxFrameModel:
+    """A video model on ``device``: a trained run (directory or checkpoint), a :class:`VideoModel`,
+    or ``None`` for the shipped image encoder (smoothed, no temporal model), which runs with ONNX
+    Runtime unless ``device`` asks for CUDA (then PyTorch). ``threads``: the encoder's threads
+    (0 = ONNX Runtime: half the cores; PyTorch: its own setting, left alone)."""
+    from vnaw.models.onnx_frames import OnnxFrameModel
+
+    check_device(device)
+    if isinstance(model, OnnxFrameModel):
+        return model
+    if model is None and not str(device).startswith("cuda"):
+        return OnnxFrameModel(threads=threads, device=device)
+    import torch
+
+    from vnaw.models.artifact import default_video_model, load_video_model
+    from vnaw.models.video import VideoModel
+
+    if threads:
+        torch.set_num_threads(threads)
     if model is None:
         model = default_video_model()
     elif not isinstance(model, VideoModel):
@@ -40,7 +69,7 @@ def load_model(model: str | Path | VideoModel | None = None, device: str = "auto
 
 def analyze_video(
     path: str | Path,
-    model: str | Path | VideoModel | None = None,
+    model: str | Path | VideoModel | OnnxFrameModel | None = None,
     device: str = "auto",
     *,
     progress: bool = False,

@@ -9,20 +9,29 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vnaw.errors import VnawError
 from vnaw.faces.types import FaceConfig
 from vnaw.inference.outputs import output_keys, write_outputs, write_overlay
 from vnaw.inference.predict import predict_file
 from vnaw.inference.table import summary, write_table
-from vnaw.models.video import VideoModel
+
+if TYPE_CHECKING:
+    from vnaw.models.onnx_frames import OnnxFrameModel
+    from vnaw.models.video import VideoModel
 
 
 class Batch:
     """The videos of one ``vnaw predict`` call; ``args`` are the command's options."""
 
     def __init__(
-        self, model: VideoModel, out: Path, args, face_config: FaceConfig, root: Path | None
+        self,
+        model: VideoModel | OnnxFrameModel,
+        out: Path,
+        args,
+        face_config: FaceConfig,
+        root: Path | None,
     ):
         self.model, self.out, self.args = model, out, args
         self.face_config, self.root = face_config, root

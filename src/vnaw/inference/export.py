@@ -158,3 +158,49 @@ def max_abs_diff(
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = sess.run(["probs"], {"frames": frames.numpy(), "present": present.numpy()})[0]
     return float(np.abs(got - ref).max())
+
+
+class _ImageProbs(nn.Module):
+    """An image classifier's graph: normalised images → softmax probabilities (no mirror)."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.classifier.proba(images, flip=False)
+
+
+def export_encoder_onnx(stem: str | Path, *, opset: int = 17) -> Path:
+    """Write ``<stem>.onnx``, the ONNX copy of the encoder pair ``stem`` that ``vnaw predict``
+    runs without PyTorch (:mod:`vnaw.models.onnx_frames`): ``images (N, C, S, S)`` normalised →
+    ``probs (N, 8)``, fp32, with the hash of the weights file in its metadata."""
+    import onnx
+
+    from vnaw.files import file_hash
+    from vnaw.models.encoder import ImageClassifier, encoder_paths
+    from vnaw.models.onnx_frames import WEIGHTS_HASH_KEY, onnx_path
+
+    clf = ImageClassifier.from_file(stem).eval()
+    m = clf.meta
+    example = torch.zeros(2, m.channels, m.input_size, m.input_size)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            _ImageProbs(clf).eval(),
+            (example,),
+            input_names=["images"],
+            output_names=["probs"],
+            dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1)}},
+            opset_version=max(opset, EXPORTER_OPSET),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+        program.optimize()
+        graph = _at_opset(program.model_proto, opset)
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = WEIGHTS_HASH_KEY, file_hash(encoder_paths(stem)[0])
+    out = onnx_path(stem)
+    with atomic_path(out) as tmp:
+        onnx.save(graph, str(tmp))
+    return out

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,7 +38,10 @@ from vnaw.faces.track import IoUTracker, name_tracks
 from vnaw.faces.types import Face, FaceConfig
 from vnaw.faces.video import iter_frames
 from vnaw.inference.streaming import SmoothStream, WindowStream, _Growing
-from vnaw.models.video import VideoModel
+
+if TYPE_CHECKING:
+    from vnaw.models.onnx_frames import OnnxFrameModel
+    from vnaw.models.video import VideoModel
 
 # Per frame and track: box (4), detection score (1), the 5 alignment points (10).
 _BOX, _SCORE, _POINTS = slice(0, 4), 4, slice(5, 15)
@@ -128,7 +132,7 @@ def _prefetch(it: Iterator, timings: dict[str, float], size: int = 8) -> Iterato
 
 def predict_file(
     path: str | Path,
-    model: VideoModel,
+    model: VideoModel | OnnxFrameModel,
     *,
     chunk: int = 64,
     face_config: FaceConfig | None = None,
@@ -220,7 +224,7 @@ def _check_count(path: Path, promised: int, decoded: int) -> list[str]:
 class _Tracks:
     """Per face track: its stream (window or smoothing), face details and statistics for naming."""
 
-    def __init__(self, model: VideoModel) -> None:
+    def __init__(self, model: VideoModel | OnnxFrameModel) -> None:
         self.model = model
         self.timings = {"decode": 0.0, "detect": 0.0, "encode": 0.0, "temporal": 0.0}
         self.times: list[float] = []

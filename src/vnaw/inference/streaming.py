@@ -8,13 +8,16 @@ predict``, which has no temporal model). What grows with the video is a few numb
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from vnaw.data.clips import eval_windows
 from vnaw.inference.windows import fill_from_nearest
-from vnaw.models.video import SMOOTH_HALF_WIDTH
+from vnaw.models.meta import SMOOTH_HALF_WIDTH
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class _Growing:
@@ -78,8 +81,9 @@ class WindowStream:
             self.buf = self.buf[keep - self.offset :].copy()
             self.offset = keep
 
-    @torch.no_grad()
     def _run(self) -> None:
+        import torch
+
         if not self.pending:
             return
         face = np.asarray(self.face, dtype=bool)
@@ -88,7 +92,8 @@ class WindowStream:
         )
         present = torch.from_numpy(np.stack([face[a:b] for a, b in self.pending]))
         device = next(self.model.parameters()).device  # the model may sit on a GPU
-        probs = self.model(x.to(device), present.to(device)).probs.float().cpu().numpy()  # (W,P,K)
+        with torch.no_grad():
+            probs = self.model(x.to(device), present.to(device)).probs.float().cpu().numpy()
         if self.total.data.shape[1] == 0:
             self.total = _Growing(probs.shape[-1])
         self.total.ensure(self.n)

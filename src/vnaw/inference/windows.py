@@ -8,12 +8,17 @@ then take the probabilities of the nearest frame that has one (flagged ``face_fo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from vnaw.data.affwild2 import nearest_crop_index
 from vnaw.data.clips import eval_windows
-from vnaw.models.temporal import TemporalEncoder
+
+if TYPE_CHECKING:
+    import torch
+
+    from vnaw.models.temporal import TemporalEncoder
 
 
 def average_windows(
@@ -44,7 +49,6 @@ def ambiguity(probs: np.ndarray) -> np.ndarray:
     return 1.0 - (top2[..., 1] - top2[..., 0])
 
 
-@torch.no_grad()
 def predict_video(
     model: TemporalEncoder,
     features: np.ndarray | torch.Tensor,
@@ -58,6 +62,8 @@ def predict_video(
     Frames with ``has_face`` False are masked out of attention (their features are never used) and
     filled from the nearest frame with a face afterwards.
     """
+    import torch
+
     has_face = np.asarray(has_face, dtype=bool)
     n = int(has_face.shape[0])
     if not has_face.any():
@@ -68,11 +74,12 @@ def predict_video(
     outputs: list[np.ndarray] = []
     was_training = model.training
     model.eval()
-    for i in range(0, len(windows), batch_size):
-        chunk = windows[i : i + batch_size]
-        x = torch.stack([feats[a:b] for a, b in chunk]).to(device)  # (W, P, D)
-        present = torch.stack([torch.from_numpy(has_face[a:b]) for a, b in chunk]).to(device)
-        probs = model(x, present).probs.float().cpu().numpy()  # (W, P, K)
-        outputs.extend(probs[j, : b - a] for j, (a, b) in enumerate(chunk))
+    with torch.no_grad():
+        for i in range(0, len(windows), batch_size):
+            chunk = windows[i : i + batch_size]
+            x = torch.stack([feats[a:b] for a, b in chunk]).to(device)  # (W, P, D)
+            present = torch.stack([torch.from_numpy(has_face[a:b]) for a, b in chunk]).to(device)
+            probs = model(x, present).probs.float().cpu().numpy()  # (W, P, K)
+            outputs.extend(probs[j, : b - a] for j, (a, b) in enumerate(chunk))
     model.train(was_training)
     return fill_from_nearest(average_windows(n, windows, outputs), has_face)

@@ -26,8 +26,9 @@ from vnaw.errors import ConfigError, ModelFileError
 from vnaw.files import atomic_json, load_into, load_state_dict, load_torch, save_safetensors
 from vnaw.models.encoder import EncoderMeta, build_trunk
 from vnaw.models.frame_encoder import DEFAULT_NAME, Encoder, encoder_from_identity, load_encoder
+from vnaw.models.meta import SMOOTH_HALF_WIDTH
 from vnaw.models.temporal import TemporalEncoder
-from vnaw.models.video import SMOOTH_HALF_WIDTH, VideoModel
+from vnaw.models.video import VideoModel
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.safetensors"

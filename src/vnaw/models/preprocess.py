@@ -12,6 +12,9 @@ computed the same way:
 2. :func:`to_input` — a uint8 batch ``(N, C, S, S)`` → float, scaled to [0, 1], normalised with the
    encoder's mean and std (skipped with ``normalized=False``: in-frame erasing zeroes pixels of
    ``x`` in [0, 1] first, eq. 5, then :func:`normalize` runs).
+
+:func:`preprocess_array` does both steps in numpy, in the same float32 operations: the torch-free
+prediction path (ONNX Runtime) and :func:`preprocess` share it, so they feed identical inputs.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from vnaw.errors import DataError
 
 if TYPE_CHECKING:
-    from vnaw.models.encoder import EncoderMeta
+    from torch import Tensor
+
+    from vnaw.models.meta import EncoderMeta
 
 
 def crop_to_input_size(img: np.ndarray, size: int, channels: int) -> np.ndarray:
@@ -71,6 +74,8 @@ def load_crop(path: str | Path, size: int, channels: int) -> np.ndarray:
 
 def normalize(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
     """``(N, C, H, W)`` in [0, 1] → ``(x − mean) / std`` per channel."""
+    import torch
+
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(1, -1, 1, 1)
     return (x - m) / s
@@ -78,16 +83,35 @@ def normalize(x: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
 
 def to_input(batch: Tensor | np.ndarray, meta: EncoderMeta, *, normalized: bool = True) -> Tensor:
     """uint8 ``(N, C, S, S)`` → float ``(N, C, S, S)`` in [0, 1], normalised unless told not to."""
+    import torch
+
     x = torch.as_tensor(batch).float().div_(255.0)
     return normalize(x, meta.mean, meta.std) if normalized else x
+
+
+def preprocess_array(images: Sequence[np.ndarray] | np.ndarray, meta: EncoderMeta) -> np.ndarray:
+    """uint8 crops (any size, grey or RGB) → the encoder's normalised float32 input
+    ``(N, C, S, S)`` as a numpy array (what :func:`to_input` computes, in the same operations)."""
+    s, c = meta.input_size, meta.channels
+    if len(images) == 0:
+        return np.zeros((0, c, s, s), np.float32)
+    x = np.stack([crop_to_input_size(img, s, c) for img in images]).astype(np.float32)
+    x /= np.float32(255.0)
+    m = np.asarray(meta.mean, np.float32).reshape(1, -1, 1, 1)
+    sd = np.asarray(meta.std, np.float32).reshape(1, -1, 1, 1)
+    return (x - m) / sd
 
 
 def preprocess(
     images: Sequence[np.ndarray] | np.ndarray, meta: EncoderMeta, *, normalized: bool = True
 ) -> Tensor:
     """uint8 crops (any size, grey or RGB) → the encoder's float input ``(N, C, S, S)``."""
+    import torch
+
+    if normalized:
+        return torch.from_numpy(preprocess_array(images, meta))
     s, c = meta.input_size, meta.channels
     if len(images) == 0:
         return torch.zeros(0, c, s, s)
     batch = np.stack([crop_to_input_size(img, s, c) for img in images])
-    return to_input(batch, meta, normalized=normalized)
+    return to_input(batch, meta, normalized=False)

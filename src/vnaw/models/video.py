@@ -23,12 +23,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vnaw.models.encoder import EncoderMeta
 from vnaw.models.frame_encoder import Encoder
+from vnaw.models.meta import SMOOTH_HALF_WIDTH, EncoderMeta
 from vnaw.models.preprocess import preprocess
 from vnaw.models.temporal import TemporalEncoder, TemporalOutput
-
-SMOOTH_HALF_WIDTH = 7  # encoder-only smoothing: ±7 frames ≈ ±0.25 s at 30 fps
 
 
 class VideoModel(nn.Module):

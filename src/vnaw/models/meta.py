@@ -1,0 +1,118 @@
+"""How an image encoder is stored and fed, without PyTorch — design §5.
+
+An encoder is stored as files side by side (:mod:`vnaw.models.encoder` builds the network):
+
+* ``<name>.safetensors`` — the state dict (``trunk.*`` and ``head.*``), fp32 or fp16;
+* ``<name>.json`` — :class:`EncoderMeta`: timm name and keyword arguments, input size, channels,
+  normalisation mean/std, class names, feature size;
+* ``<name>.onnx`` (optional) — the same classifier as an ONNX graph, images → probabilities
+  (:func:`vnaw.inference.export.export_encoder_onnx`), which ``vnaw predict`` runs with ONNX Runtime
+  so that it never imports PyTorch (:mod:`vnaw.models.onnx_frames`).
+
+This module is imported by the torch-free prediction path, so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vnaw.errors import ModelFileError
+from vnaw.labels import CLASSES
+
+DEFAULT_NAME = "default"  # load_encoder("default") → the weights shipped in vnaw/weights/
+_DEFAULT_STEM = "ferplus_resnet18_48"  # file stem of the shipped encoder
+_LOADER_WORDS = ("pretrained", "checkpoint", "path", "file", "url", "hub")
+# Without a temporal model, per-frame probabilities are averaged over ±7 frames ≈ ±0.25 s at 30 fps.
+SMOOTH_HALF_WIDTH = 7
+
+
+@dataclass
+class EncoderMeta:
+    """Everything needed to rebuild a trunk and feed it; saved as the encoder's JSON."""
+
+    backbone: str = "resnet18"  # timm model name
+    # Extra timm keyword arguments. Default: a half-width ResNet-18 (stages 32-64-128-256; the 7×7
+    # stem stays 64 wide — timm applies stem_width to deep stems only), sized for 48 px grey faces
+    # on a CPU budget (≈2.8 M parameters).
+    model_kwargs: dict[str, Any] = field(
+        default_factory=lambda: {"channels": [32, 64, 128, 256], "stem_width": 32}
+    )
+    # False removes the stem max-pool (only for trunks that have one): a 48 px face then keeps a
+    # 24×24 map after the stem instead of 12×12 — small faces need the resolution.
+    stem_pool: bool = False
+    input_size: int = 48  # square side the crops are resized to
+    channels: int = 1  # 1 = grey (RGB crops are converted), 3 = RGB (grey crops replicated)
+    mean: tuple[float, ...] = (0.5,)  # per-channel normalisation after scaling to [0, 1]
+    std: tuple[float, ...] = (0.25,)
+    classes: tuple[str, ...] = CLASSES
+    feature_size: int = 0  # pooled pre-logits size D; filled in when the trunk is built
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> EncoderMeta:
+        """Validate and convert a decoded JSON object; errors name ``source``."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelFileError(
+                f"{source}: unknown encoder field(s) {unknown}; known: {sorted(known)}"
+            )
+        for required in ("backbone", "input_size", "channels", "mean", "std", "classes"):
+            if required not in data:
+                raise ModelFileError(f"{source}: encoder JSON lacks the field {required!r}")
+        kwargs = data.get("model_kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise ModelFileError(f"{source}: model_kwargs must be an object")
+        # timm reads files or downloads through some keyword arguments: an encoder file may
+        # describe an architecture, never make timm open another file.
+        risky = sorted(k for k in kwargs if any(w in k.lower() for w in _LOADER_WORDS))
+        if risky:
+            raise ModelFileError(
+                f"{source}: model_kwargs may not set {risky} (weights come only "
+                "from the encoder's own .safetensors file)"
+            )
+        meta = cls(**data)
+        meta.mean, meta.std, meta.classes = tuple(meta.mean), tuple(meta.std), tuple(meta.classes)
+        if meta.channels not in (1, 3):
+            raise ModelFileError(f"{source}: channels must be 1 or 3, got {meta.channels}")
+        if len(meta.mean) != meta.channels or len(meta.std) != meta.channels:
+            raise ModelFileError(f"{source}: mean/std need {meta.channels} value(s) each")
+        if tuple(meta.classes) != CLASSES:
+            raise ModelFileError(
+                f"{source}: classes {list(meta.classes)} differ from {list(CLASSES)}"
+            )
+        return meta
+
+
+def encoder_paths(path: str | Path) -> tuple[Path, Path]:
+    """``(weights, json)`` paths of an encoder given either file or their common stem."""
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path = path.with_suffix("")
+    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+
+
+def read_meta(path: str | Path) -> EncoderMeta:
+    """Read and validate an encoder JSON; errors name the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFileError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: expected a JSON object")
+    return EncoderMeta.from_dict(data, source=str(path))
+
+
+def default_encoder_path() -> Path:
+    """Path (stem) of the shipped encoder; raises if the package was installed without it."""
+    stem = Path(str(resources.files("vnaw"))) / "weights" / _DEFAULT_STEM
+    if not stem.with_suffix(".safetensors").is_file():
+        raise ModelFileError(f"{stem}.safetensors: the default encoder is missing from the package")
+    return stem
