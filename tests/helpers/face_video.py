@@ -25,13 +25,16 @@ def write_video(
     fps: int = 30,
     faces: int = 1,
     face_size: int = 150,
+    background: np.ndarray | None = None,
 ) -> Path:
-    """An h264 mp4 of ``frames`` frames with 0, 1 (swaying left-right and bobbing) or 2 faces."""
+    """An h264 mp4 of ``frames`` frames with 0, 1 (swaying left-right and bobbing) or 2 faces,
+    over ``background`` (``height × width × 3`` uint8; default: grey noise)."""
     import av
 
     path = Path(path)
-    rng = np.random.default_rng(0)
-    background = (rng.integers(60, 120, (height, width, 3))).astype(np.uint8)
+    if background is None:
+        rng = np.random.default_rng(0)
+        background = (rng.integers(60, 120, (height, width, 3))).astype(np.uint8)
     img = astronaut_face(face_size)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)

@@ -37,7 +37,6 @@ from pathlib import Path
 
 from vnaw.data.affwild2 import CROPS_DIR
 from vnaw.errors import VideoError
-from vnaw.faces.align import align
 from vnaw.faces.detectors import make_detector
 from vnaw.faces.outputs import FACES_DIR, check_same_source, check_unique_stems, record_source
 from vnaw.faces.track import IoUTracker, name_tracks
@@ -85,14 +84,13 @@ def process_video(
             iter_frames(path), desc=name, unit="frame", disable=not progress, leave=False
         ):
             n += 1
-            faces = detect(fr.rgb)
+            faces = detect.many([fr.rgb])[0]
             ids = tracker.update([f.box for f in faces])
             if not faces:
                 rows.append((fr.index, fr.time, -1, None))
             for tid, face in zip(ids, faces, strict=True):
-                crop = align(fr.rgb, face.points, config.crop_size, config.template_scale)
                 (tmp / str(tid)).mkdir(exist_ok=True)
-                Image.fromarray(crop).save(
+                Image.fromarray(face.crop).save(
                     tmp / str(tid) / f"{fr.index + 1:05d}.jpg", quality=config.jpeg_quality
                 )
                 rows.append((fr.index, fr.time, tid, face))

@@ -253,5 +253,11 @@ class RetinaFaces:
                     break
         return faces
 
+    def many(self, frames) -> list[list[Face]]:
+        """The faces of each frame with their crops (every frame is detected on its own)."""
+        from vnaw.faces.detectors import with_crops
+
+        return [with_crops(rgb, self(rgb), self.config) for rgb in frames]
+
     def close(self) -> None:
         pass

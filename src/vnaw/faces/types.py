@@ -32,6 +32,7 @@ class Face:
     box: np.ndarray  # (4,) x0, y0, x1, y1
     points: np.ndarray  # (5, 2) template order (TEMPLATE_112)
     score: float = float("nan")  # detector score on frames where the detector ran, else NaN
+    crop: np.ndarray | None = None  # the aligned crop (design §4), made by the detector's ``many``
 
 
 @dataclass
