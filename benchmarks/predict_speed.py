@@ -1,7 +1,8 @@
 """End-to-end speed and memory of ``vnaw predict`` against the ``fer`` package — issue 6, design §8.
 
 Generates a 640×360, 30 fps video with one real face (``skimage.data.astronaut()``) swaying across
-the frame, then runs, each in a fresh process:
+a real photograph (``skimage.data.coffee()``; ``--background noise``: grey noise), then runs, each
+in a fresh process:
 
 * ``vnaw predict``'s pipeline (:func:`vnaw.inference.predict.predict_file`, default model) on the 1-minute
   video: frames/s end to end and per stage (decode / detect+align / encode / temporal), real-time
@@ -26,13 +27,13 @@ Run (needs the dev extra for scikit-image)::
     python benchmarks/predict_speed.py --fer-python fer-venv/bin/python --threads 2
 
 Targets (issue 15): ≥ 4× fer's frames/s end to end on 2 cores, CPU/wall ≥ 1.6, peak RSS ≤ 600 MB,
-start-up ≤ 2 s. Measured 2026-11-30 on the shared 2-core machine (load average ≈ 5 from other
-jobs), one run, ``--threads 2 --long-minutes 0``: pipeline 60.9 frames/s (decode 3.6, detect+align
-13.1, encode 7.9 ms/frame, overlapping), fer 17.3 frames/s (3.5×); as fresh processes, ``vnaw
-predict`` 39.5 frames/s end to end (CPU/wall 0.72, peak RSS 1066 MiB, start-up 18.9 s) against
-fer's 18.0 (CPU/wall 0.51, 141 MiB): 2.2×. Not met: start-up, memory and CPU/wall (PyTorch's CUDA
-build and timm dominate start-up and memory; the other jobs held the cores). With a 4 × 512,
-P = 100 temporal model: 79.9 frames/s (temporal 0.7 ms/frame). Figures vary ±50 % with the load.
+start-up ≤ 2 s; the last line of the command table says which were met. Measured 2026-11-30 on the
+idle 2-core machine (shipped encoder on ONNX Runtime, faces of 3 frames at a time), default
+options: pipeline 149.5 frames/s (decode 2.1, detect+align 6.2, encode 3.3 ms/frame, overlapping)
+against fer's 29.4 (5.1×); as fresh processes, ``vnaw predict`` 139.5 frames/s end to end (CPU/wall
+1.66, peak RSS 431 MiB, start-up 1.64 s) against fer's 28.9 (CPU/wall 1.92, 138 MiB): 4.8×; a
+5-minute clip peaks at 410 MiB. Over grey noise (``--background noise``) fer runs at 60.6 frames/s
+and vnaw is 2.1× as fast. With a 4 × 512, P = 100 temporal model: 139.2 frames/s.
 """
 
 from __future__ import annotations
@@ -107,12 +108,25 @@ def _cpu_seconds() -> float:
     return u.ru_utime + u.ru_stime
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. ``ru_maxrss`` will not do in a child: Linux keeps the
+    parent's resident size at fork across exec in it (a parent that had imported torch made a
+    410 MiB child report 843 MiB); ``VmHWM`` is the peak of this program's own memory."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(video: str, threads: int, model: str | None, retinaface: str | None = None) -> None:
     """Run the predict pipeline once; print timings and peak memory as JSON."""
     from vnaw.inference.analyze import load_model
     from vnaw.inference.predict import predict_file
 
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss0 = peak_rss_mb()
     # As `vnaw predict` loads it: the shipped encoder through ONNX Runtime, a run through torch.
     p = load_model(model, "cpu", threads=threads)
     cpu0 = _cpu_seconds()
@@ -129,9 +143,9 @@ def child(video: str, threads: int, model: str | None, retinaface: str | None = 
                 "video_s": float(res.times[-1] + 1 / 30),
                 "wall_s": wall,
                 "timings": res.timings,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "cpu_s": _cpu_seconds() - cpu0,
-                "rss_after_import_mb": rss0 / 1024,
+                "rss_after_import_mb": rss0,
             }
         )
     )
