@@ -102,16 +102,8 @@ def preprocess_array(images: Sequence[np.ndarray] | np.ndarray, meta: EncoderMet
     return (x - m) / sd
 
 
-def preprocess(
-    images: Sequence[np.ndarray] | np.ndarray, meta: EncoderMeta, *, normalized: bool = True
-) -> Tensor:
-    """uint8 crops (any size, grey or RGB) → the encoder's float input ``(N, C, S, S)``."""
+def preprocess(images: Sequence[np.ndarray] | np.ndarray, meta: EncoderMeta) -> Tensor:
+    """uint8 crops (any size, grey or RGB) → the encoder's normalised input ``(N, C, S, S)``."""
     import torch
 
-    if normalized:
-        return torch.from_numpy(preprocess_array(images, meta))
-    s, c = meta.input_size, meta.channels
-    if len(images) == 0:
-        return torch.zeros(0, c, s, s)
-    batch = np.stack([crop_to_input_size(img, s, c) for img in images])
-    return to_input(batch, meta, normalized=False)
+    return torch.from_numpy(preprocess_array(images, meta))
