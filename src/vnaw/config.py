@@ -15,7 +15,21 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from vnaw.errors import ConfigError
-from vnaw.models.temporal import TemporalConfig
+from vnaw.labels import NUM_CLASSES
+
+
+@dataclass
+class TemporalConfig:
+    """Temporal encoder hyper-parameters (:mod:`vnaw.models.temporal`); defaults are the authors' released code (design §6)."""
+
+    feature_dim: int = 768  # Swin-T pooled features; set to the encoder's ``num_features``
+    num_classes: int = NUM_CLASSES
+    d_model: int = 512  # model width
+    num_layers: int = 4
+    num_heads: int = 1
+    dim_feedforward: int = 512
+    dropout: float = 0.6  # heavy dropout: the released code's choice against overfitting clips
+    max_period: float = 10000.0  # sinusoid base of the positional encoding
 
 
 @dataclass

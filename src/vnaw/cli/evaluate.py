@@ -9,14 +9,15 @@ from vnaw.cli.data import ANNOTATIONS_HELP
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from vnaw.models.artifact import load_run_config, load_video_model, run_dir_of
+
+    cfg = load_run_config(run_dir_of(args.run)[0])  # a wrong run fails before the heavy imports
     from vnaw.data.affwild2 import clean_records
     from vnaw.evaluation.evaluate import evaluate, split_videos
     from vnaw.features.crops import CropFeatures
     from vnaw.features.store import FeatureStore, check_store
     from vnaw.inference.analyze import resolve_device
-    from vnaw.models.artifact import load_run_config, load_video_model, run_dir_of
 
-    cfg = load_run_config(run_dir_of(args.run)[0])
     store_path = args.features or (cfg.data.features if cfg.mode == "features" else None)
     model, _ = load_video_model(args.run, with_encoder=store_path is None)
     model = model.to(resolve_device(args.device))

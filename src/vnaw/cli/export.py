@@ -6,10 +6,11 @@ import argparse
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from vnaw.inference.export import export_onnx, max_abs_diff
     from vnaw.models.artifact import load_video_model
 
-    model, _ = load_video_model(args.model)
+    model, _ = load_video_model(args.model)  # a wrong run fails before the heavy imports
+    from vnaw.inference.export import export_onnx, max_abs_diff
+
     out = export_onnx(model, args.out, opset=args.opset)
     diff = max_abs_diff(model, out)
     print(

@@ -7,10 +7,11 @@ import argparse
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    from vnaw.inference.submit import write_submission
     from vnaw.models.artifact import load_video_model
 
-    model, _ = load_video_model(args.run)
+    model, _ = load_video_model(args.run)  # a wrong run fails before the heavy imports
+    from vnaw.inference.submit import write_submission
+
     print(f"submit: {model.description}")
     rep = write_submission(
         model, args.data, args.test_list, args.out, fill=args.fill, progress=not args.quiet

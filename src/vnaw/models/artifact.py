@@ -12,23 +12,24 @@
 
 An encoder that the run did not train is named, not copied: it is loaded from its own file and
 refused if that file's hash changed. Every file is written atomically; every read error is a
-:class:`~vnaw.errors.ModelFileError` naming the file. Nothing here imports Lightning.
+:class:`~vnaw.errors.ModelFileError` naming the file. Nothing here imports Lightning, and PyTorch
+only loads once a model is built: a wrong run path fails at once.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vnaw.config import RunConfig, load_config
 from vnaw.errors import ConfigError, ModelFileError
 from vnaw.files import atomic_json, load_into, load_state_dict, load_torch, save_safetensors
-from vnaw.models.encoder import EncoderMeta, build_trunk
-from vnaw.models.frame_encoder import DEFAULT_NAME, Encoder, encoder_from_identity, load_encoder
-from vnaw.models.meta import SMOOTH_HALF_WIDTH
-from vnaw.models.temporal import TemporalEncoder
-from vnaw.models.video import VideoModel
+from vnaw.models.meta import DEFAULT_NAME, SMOOTH_HALF_WIDTH, EncoderMeta
+
+if TYPE_CHECKING:
+    from vnaw.models.frame_encoder import Encoder
+    from vnaw.models.video import VideoModel
 
 CONFIG_FILE = "config.yaml"
 MODEL_FILE = "model.safetensors"
@@ -103,6 +104,9 @@ def _temporal_state(weights: Path) -> dict[str, Any]:
 
 def run_encoder(run_dir: Path, cfg: RunConfig) -> tuple[Encoder, str]:
     """The image encoder of a run and how to name it to a user ("trained in this run" or its file)."""
+    from vnaw.models.encoder import build_trunk
+    from vnaw.models.frame_encoder import Encoder, encoder_from_identity
+
     info_file = run_dir / ENCODER_FILE
     if info_file.is_file():
         try:
@@ -137,6 +141,9 @@ def load_video_model(
     ``with_encoder=False`` skips the image encoder (evaluation on cached features)."""
     run_dir, weights = run_dir_of(path)
     cfg = load_run_config(run_dir)
+    from vnaw.models.temporal import TemporalEncoder
+    from vnaw.models.video import VideoModel
+
     temporal = TemporalEncoder(cfg.model)
     load_into(temporal, _temporal_state(weights), weights)
     encoder, which = run_encoder(run_dir, cfg) if with_encoder else (None, "cached features")
@@ -161,6 +168,9 @@ def default_video_model(smooth: int = SMOOTH_HALF_WIDTH) -> VideoModel:
     # Deviation: the paper always predicts with a temporal model; none can be shipped (it is
     # trained on Aff-Wild2, which is licensed), so without a run the shipped encoder's per-frame
     # probabilities are smoothed over neighbouring frames instead (design §8).
+    from vnaw.models.frame_encoder import load_encoder
+    from vnaw.models.video import VideoModel
+
     return VideoModel(
         None,
         load_encoder(DEFAULT_NAME),

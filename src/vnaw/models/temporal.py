@@ -12,27 +12,14 @@ Symbols → names: ``F_v`` → ``features`` ``(B, T, D)``; ``H_i`` → ``hidden`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from vnaw.labels import NUM_CLASSES
+from vnaw.config import TemporalConfig
 
-
-@dataclass
-class TemporalConfig:
-    """Hyper-parameters; defaults are the authors' released code (design §6)."""
-
-    feature_dim: int = 768  # Swin-T pooled features; set to the encoder's ``num_features``
-    num_classes: int = NUM_CLASSES
-    d_model: int = 512  # model width
-    num_layers: int = 4
-    num_heads: int = 1
-    dim_feedforward: int = 512
-    dropout: float = 0.6  # heavy dropout: the released code's choice against overfitting clips
-    max_period: float = 10000.0  # sinusoid base of the positional encoding
+__all__ = ["TemporalConfig", "TemporalEncoder", "TemporalOutput", "sinusoidal_encoding"]
 
 
 class TemporalOutput(NamedTuple):
