@@ -111,6 +111,20 @@ def test_run_names_an_untrained_encoder_and_checks_its_hash(tmp_path: Path) -> N
         load_video_model(run)
 
 
+def test_a_run_made_with_another_shipped_encoder_is_refused(tmp_path: Path) -> None:
+    """The shipped weights change between releases: a run that recorded the old ones must not
+    silently get the new ones (its temporal model was trained on the old features)."""
+    run = make_run(tmp_path / "run")
+    info = json.loads((run / "encoder.json").read_text())
+    info["identity"] = load_encoder("default").identity()
+    (run / "encoder.json").write_text(json.dumps(info))
+    assert load_video_model(run)[0].encoder is not None  # the same shipped weights: accepted
+    info["identity"]["weights_hash"] = "0123456789abcdef"  # recorded by an older release
+    (run / "encoder.json").write_text(json.dumps(info))
+    with pytest.raises(ModelFileError, match=r"shipped default encoder is not the one"):
+        load_video_model(run)
+
+
 def test_extraction_and_predict_give_the_same_features(root: Path, tmp_path: Path) -> None:
     """One crop, two paths: `vnaw extract` (decode the JPEG in a worker, preprocess, trunk) and
     `vnaw predict` (the aligned crop in memory, preprocess, trunk)."""

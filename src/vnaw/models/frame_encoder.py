@@ -160,7 +160,14 @@ def encoder_from_identity(ident: dict[str, Any], source: str = "") -> Encoder:
             channels=int(ident.get("channels", 3)),
             seed=int(digest.removeprefix("random-init-seed")) if random else 0,
         )
-    if digest and not name.startswith("default:") and enc.weights_hash != digest:
+    if digest and enc.weights_hash != digest and name.startswith("default:"):
+        raise ModelFileError(
+            f"{enc.weights}: the shipped default encoder is not the one {source or 'the run'} "
+            f"was made with (hash {enc.weights_hash}, recorded {digest}; vnaw updated since?); "
+            "extract the features or train again with this one, or use the vnaw release that "
+            "made it"
+        )
+    if digest and enc.weights_hash != digest:
         raise ModelFileError(
             f"{weights}: its content changed since {source or 'the run'} used it (hash "
             f"{enc.weights_hash}, recorded {digest}); name the encoder it was made with"
