@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The shipped default encoder (src/vnaw/weights/MODEL_CARD.md), trained from scratch in one command:
+#
+#     scripts/train_default_encoder.sh FERPLUS_DIR OUT_DIR
+#
+# Three NLA runs on FERPlus, one CPU thread each (28 + 10 + 10 epochs: about 3 hours on an idle
+# 2-core machine), then the export of the shipped file pair and its ONNX copy to
+# OUT_DIR/ferplus_resnet18_48.*. Resumable: rerun the same command after a crash; a finished run
+# is skipped, an interrupted one continues from its last.ckpt.
+set -euo pipefail
+if [ $# -ne 2 ]; then
+    echo "usage: $0 FERPLUS_DIR OUT_DIR" >&2
+    exit 2
+fi
+F=$1 OUT=$2
+export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
+
+run() {  # run NAME ARGS...: vnaw pretrain into OUT/NAME unless it finished; resume if it started
+    local name=$1
+    shift
+    if [ -f "$OUT/$name/encoder.safetensors" ]; then
+        echo "$name: finished, skipped"
+        return
+    fi
+    local resume=()
+    [ -f "$OUT/$name/checkpoints/last.ckpt" ] && resume=(--resume)
+    vnaw pretrain --data "ferplus:$F" --threads 1 --out "$OUT/$name" "$@" "${resume[@]}"
+}
+
+# 1. From random weights: SGD lr 0.1, one warm-up epoch, cosine, 28 epochs (pretrain's defaults).
+run cycle1 --loss nla --epochs 28
+# 2.–3. Two warm restarts from the previous cycle's encoder at lr 0.02, 10 epochs each.
+run cycle2 --epochs 10 --set model.init="$OUT/cycle1/encoder" optim.lr=0.02 optim.warmup_epochs=0.5
+run cycle3 --epochs 10 --set model.init="$OUT/cycle2/encoder" optim.lr=0.02 optim.warmup_epochs=0.5
+vnaw pretrain export --checkpoint "$OUT/cycle3/checkpoints/best.ckpt" \
+    --out "$OUT/ferplus_resnet18_48" --half --onnx
