@@ -37,7 +37,7 @@ import numpy as np
 from vnaw.faces.detectors import make_detector
 from vnaw.faces.track import IoUTracker, name_tracks
 from vnaw.faces.types import Face, FaceConfig
-from vnaw.faces.video import iter_frames
+from vnaw.faces.video import check_video_file, iter_frames
 from vnaw.inference.streaming import SmoothStream, WindowStream, _Growing
 
 if TYPE_CHECKING:
@@ -147,6 +147,7 @@ def predict_file(
     from tqdm import tqdm
 
     path = Path(path)
+    check_video_file(path)  # a missing or empty file fails before the progress bar is drawn
     cfg = face_config or FaceConfig()
     promised = promised_frames(path)
     # Faces of 3 frames at once (MediaPipeFaces.many): on 2 cores, 12.8–13.7 s for the 1,800
