@@ -7,6 +7,11 @@ normalised), or the one-hot of its label where a set has no votes (muxspace, RAF
 classification term becomes the soft cross-entropy ``−Σ_k q_k log p_k``; with NLA, each image's term
 is weighted by ``1 + w*`` as in eq. 12, ``w*`` computed on the majority label as before, and the
 flip-consistency JSD is unchanged.
+
+``loss.teacher=[ENCODER, ...]`` adds distillation (Hinton et al. 2015): each target is mixed with
+the probabilities a teacher ensemble gives the un-augmented training image (each teacher's softmax
+averaged with its mirror's, then over the teachers), ``q = (1 − β)·q_label + β·p_teacher`` with
+``β = loss.teacher_weight``. Several encoders are thereby folded into the one that ships.
 """
 
 from __future__ import annotations
@@ -32,6 +37,15 @@ def vote_targets(votes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     total = cleaned.sum(1, keepdims=True)
     dist = np.where(total > 0, cleaned / np.maximum(total, 1e-12), onehot)
     return dist.astype(np.float32)
+
+
+def distill_targets(targets: np.ndarray, teacher: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 − weight)·targets + weight·teacher``, both ``(N, 8)`` distributions."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"teacher weight must be in [0, 1], got {weight}")
+    if targets.shape != teacher.shape:
+        raise ValueError(f"targets {targets.shape} and teacher {teacher.shape} differ in shape")
+    return ((1.0 - weight) * targets + weight * teacher).astype(np.float32)
 
 
 def soft_cross_entropy(log_probs: Tensor, target: Tensor) -> Tensor:

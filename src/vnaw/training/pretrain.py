@@ -55,8 +55,10 @@ from vnaw.files import (
     load_state_dict,
     load_torch,
 )
-from vnaw.losses.soft import vote_targets
+from vnaw.labels import NUM_CLASSES
+from vnaw.losses.soft import distill_targets, vote_targets
 from vnaw.models.encoder import ImageClassifier
+from vnaw.models.meta import DEFAULT_NAME, default_encoder_path, encoder_paths
 from vnaw.training.checkpoints import (
     SafeCheckpointIO,
     finished_epochs,
@@ -219,6 +221,10 @@ def _check_data_specs(cfg: PretrainConfig) -> None:
         root = parse_spec(spec)[2]
         if not Path(root).exists():
             raise DataError(root, f"not found (data spec {spec!r})")
+    for t in cfg.loss.teacher:
+        weights = encoder_paths(t)[0]
+        if t != DEFAULT_NAME and not weights.is_file():
+            raise ModelFileError(f"{weights}: teacher encoder not found (loss.teacher)")
 
 
 def _data(
@@ -247,16 +253,50 @@ def _data(
         f"loaded in {time.time() - t0:.1f} s"
     )
     weights = balanced_weights(labels) if cfg.data.balanced else None
+    targets = None
+    if cfg.loss.soft or cfg.loss.teacher:
+        targets = (
+            vote_targets(train_set.votes, labels)
+            if cfg.loss.soft
+            else np.eye(NUM_CLASSES, dtype=np.float32)[labels]
+        )
+    if cfg.loss.teacher:
+        teacher = teacher_probs(cfg.loss.teacher, train_images, Path(cfg.trainer.out_dir))
+        targets = distill_targets(targets, teacher, cfg.loss.teacher_weight)
     loader = torch.utils.data.DataLoader(
-        InMemoryImages(
-            train_images, labels, vote_targets(train_set.votes, labels) if cfg.loss.soft else None
-        ),
+        InMemoryImages(train_images, labels, targets),
         batch_size=cfg.optim.batch_size,
         num_workers=cfg.data.num_workers,
         sampler=EpochSampler(len(labels), cfg.trainer.seed, weights),
         drop_last=len(labels) > cfg.optim.batch_size,
     )
     return loader, val, test
+
+
+def teacher_probs(teachers: list[str], images, out: Path) -> np.ndarray:
+    """Probabilities ``(N, 8)`` of the teacher ensemble on the training images (each teacher's
+    softmax averaged with its mirror's, then over teachers), computed once per run: they are kept
+    in ``OUT/teacher_probs.safetensors`` under a key of the teachers' weight hashes, so a resumed
+    run reads them back instead of recomputing."""
+    from safetensors import safe_open
+
+    from vnaw.files import file_hash, save_safetensors
+
+    stems = [default_encoder_path() if t == DEFAULT_NAME else Path(t) for t in teachers]
+    key = f"{len(images)}:" + ",".join(
+        file_hash(w) if w.is_file() else str(w) for w in (encoder_paths(s)[0] for s in stems)
+    )
+    cache = out / "teacher_probs.safetensors"
+    if cache.is_file():
+        with safe_open(str(cache), "pt") as f:
+            if (f.metadata() or {}).get("key") == key:
+                return f.get_tensor("probs").numpy()
+    probs = np.zeros((len(images), NUM_CLASSES), dtype=np.float64)
+    for t in teachers:
+        probs += ImageClassifier.load(t).predict_proba(images) / len(teachers)
+    save_safetensors(cache, {"probs": torch.from_numpy(probs.astype(np.float32))}, {"key": key})
+    print(f"teacher probabilities of {len(teachers)} encoder(s) written to {cache}")
+    return probs.astype(np.float32)
 
 
 def _eval_loader(split: tuple | None, cfg: PretrainConfig):

@@ -78,6 +78,10 @@ class LossConfig:
     epsilon_rate: float = NAW_DEFAULTS.epsilon_rate  # ε = 1 − exp(−rate·e/E)
     # FERPlus vote distributions as targets (one-hot where a set has no votes); losses/soft.py.
     soft: bool = False
+    # Distillation (losses/soft.py): encoders ("default" or paths) whose averaged, mirror-averaged
+    # probabilities on each training image are mixed into its target with weight teacher_weight.
+    teacher: list[str] = field(default_factory=list)
+    teacher_weight: float = 0.5
 
 
 @dataclass
@@ -163,6 +167,10 @@ def validate_config(cfg: PretrainConfig) -> None:
     if cfg.loss.soft and cfg.data.label_noise > 0:
         # The votes would hand the clean labels back to a run meant to see noisy ones.
         raise ConfigError("loss.soft cannot be combined with data.label_noise")
+    if not 0.0 <= cfg.loss.teacher_weight <= 1.0:
+        raise ConfigError(f"loss.teacher_weight must be in [0, 1], got {cfg.loss.teacher_weight}")
+    if cfg.loss.teacher and cfg.data.label_noise > 0:
+        raise ConfigError("loss.teacher cannot be combined with data.label_noise")
     if cfg.optim.schedule not in ("cosine", "exponential"):
         raise ConfigError(
             f"optim.schedule must be 'cosine' or 'exponential', got {cfg.optim.schedule!r}"
