@@ -29,7 +29,7 @@ Run::
 
     python benchmarks/cross_domain.py --ferplus ../shared/data/ferplus \\
         --muxspace ../shared/data/muxspace --fer-python ../fer-venv/bin/python \\
-        [--encoder default runs/x/encoder ...] --out bench-cross-domain
+        [--encoder default runs/x/encoder default+runs/x/encoder ...] --out bench-cross-domain
 
 Results are in ``src/vnaw/weights/MODEL_CARD.md`` (cross-domain section).
 """
@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -116,6 +117,16 @@ def fer_proba(python: str, crops: list[np.ndarray]) -> tuple[np.ndarray, float]:
     return proba, seconds
 
 
+class Ensemble:
+    """``--encoder A+B+…``: the mean of the members' probabilities (each face + mirror)."""
+
+    def __init__(self, members: list) -> None:
+        self.members = members
+
+    def predict_proba(self, crops: list[np.ndarray], flip: bool = True) -> np.ndarray:
+        return np.mean([m.predict_proba(crops, flip=flip) for m in self.members], axis=0)
+
+
 def score(labels: np.ndarray, proba: np.ndarray, seven: bool) -> dict:
     """Metrics of one view; ``seven``: contempt images out, Other column out of the argmax."""
     from vnaw.evaluation.metrics import confusion_matrix
@@ -173,13 +184,19 @@ def main() -> None:
         "--encoder",
         nargs="+",
         default=["default"],
-        help="'default' (the shipped encoder) and/or encoder files; all scored in the same run",
+        help="'default' (the shipped encoder) and/or encoder files, or 'A+B+…' for the mean "
+        "probabilities of several; all scored in the same run",
     )
     ap.add_argument("--fer-python", help="Python of an environment with fer (ANCHORS.md)")
     ap.add_argument("--no-flip", dest="flip", action="store_false", help="no mirror average")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("bench-cross-domain"))
     args = ap.parse_args()
+    if args.fer_python:
+        found = shutil.which(args.fer_python)
+        if not found:
+            raise SystemExit(f"--fer-python {args.fer_python}: no such program")
+        args.fer_python = str(Path(found).absolute())  # fer runs in a temporary directory
 
     import torch
 
@@ -198,9 +215,8 @@ def main() -> None:
     systems = {}
     for enc in args.encoder:
         name = "vnaw default" if enc == "default" else f"vnaw {enc}"
-        systems[name] = (
-            ImageClassifier.from_default() if enc == "default" else (ImageClassifier.from_file(enc))
-        )
+        members = [ImageClassifier.load(e) for e in enc.split("+")]
+        systems[name] = members[0] if len(members) == 1 else Ensemble(members)
     rows, timing = [], {}
     for set_name, (crops, labels, _) in sets.items():
         probas = {}

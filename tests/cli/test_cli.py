@@ -37,3 +37,12 @@ def test_a_wrong_run_fails_before_pytorch_loads():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.stdout.strip() == "[2, 2, 2] []", res.stderr
     assert res.stderr.count("/nonexistent-run: not a run directory") == 3
+
+
+def test_main_leaves_the_warning_format_as_it_found_it(tmp_path, capsys):
+    import warnings
+
+    before = warnings.formatwarning
+    assert main(["evaluate", str(tmp_path / "no-run"), "--data", str(tmp_path)]) == 2
+    assert "no-run" in capsys.readouterr().err
+    assert warnings.formatwarning is before

@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
+    formatwarning = warnings.formatwarning
     if not debug:  # a warning is one line, as an error is; --debug shows where it came from
         warnings.formatwarning = lambda msg, *_, **__: f"vnaw {args.command}: warning: {msg}\n"
     try:
@@ -71,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vnaw {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:  # main() is also called in-process (tests, notebooks): leave warnings as they were
+        warnings.formatwarning = formatwarning
 
 
 def describe(err: BaseException) -> str:
