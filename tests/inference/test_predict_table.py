@@ -287,3 +287,33 @@ def test_predict_without_a_model_never_imports_torch(gap_video):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_encoder_option_runs_that_encoder_alone(gap_video, predicted, tmp_path, capsys):
+    import torch
+
+    from vnaw import ImageClassifier
+
+    clf = ImageClassifier.from_default()
+    clf.save(tmp_path / "same")  # the shipped weights, run by PyTorch instead of ONNX Runtime
+    args = ["predict", str(gap_video), "--threads", "1", "--quiet", "--encoder"]
+    assert main([*args, str(tmp_path / "same"), "--out", str(tmp_path / "a")]) == 0
+    same, ref = pd.read_csv(tmp_path / "a" / "gap.csv"), pd.read_csv(predicted / "gap.csv")
+    np.testing.assert_allclose(same[list(CLASSES)], ref[list(CLASSES)], atol=1e-5, equal_nan=True)
+
+    with torch.no_grad():  # an encoder that answers Surprise whatever the face
+        clf.head.bias += 50.0 * (torch.arange(len(CLASSES)) == CLASSES.index("Surprise"))
+    clf.save(tmp_path / "surprised")
+    assert main([*args, str(tmp_path / "surprised"), "--out", str(tmp_path / "b")]) == 0
+    b = pd.read_csv(tmp_path / "b" / "gap.csv")
+    assert b["face_found"].sum() == ref["face_found"].sum() > 0
+    assert set(b.loc[b["face_found"].astype(bool), "pred"]) == {"Surprise"}
+
+    capsys.readouterr()
+    assert main([*args, str(tmp_path / "nope"), "--out", str(tmp_path / "c")]) == 2
+    assert "nope.safetensors: encoder file not found" in capsys.readouterr().err
+    rc = main(
+        [*args, str(tmp_path / "same"), "--model", str(tmp_path), "--out", str(tmp_path / "c")]
+    )
+    assert rc == 2 and "--model and --encoder" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

@@ -46,7 +46,7 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     # The encoder runs beside detection and decoding (vnaw.inference.predict): half the cores
     # each; more encoder threads than that only fight MediaPipe's for the same cores.
     threads = args.threads or max(1, len(os.sched_getaffinity(0)) // 2)
-    model = load_model(args.model, args.device, threads=threads)
+    model = load_model(args.model, args.device, threads=threads, encoder=args.encoder)
     if args.verbose:
         print(f"predict: {model.description}", file=sys.stderr)
     face_config = FaceConfig(max_faces=args.max_faces, detect_every=args.detect_every)
@@ -92,6 +92,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         metavar="RUN_OR_CHECKPOINT",
         help="trained run (directory or .ckpt); default: the shipped encoder, smoothed",
+    )
+    p.add_argument(
+        "--encoder",
+        metavar="FILE",
+        help="without --model: this image encoder (e.g. RUN/encoder of `vnaw pretrain`, a "
+        "fine-tune on your own faces) instead of the shipped one, smoothed the same way",
     )
     p.add_argument("--out", default="predictions", metavar="DIR", help="output folder")
     p.add_argument(

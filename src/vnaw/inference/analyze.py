@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vnaw.errors import ConfigError
+from vnaw.models.meta import DEFAULT_NAME
 
 if TYPE_CHECKING:
     from vnaw.models.onnx_frames import OnnxFrameModel
@@ -41,17 +42,23 @@ def load_model(
     device: str = "auto",
     *,
     threads: int = 0,
+    encoder: str | Path | None = None,
 ) -> VideoModel | OnnxFrameModel:
     """A video model on ``device``: a trained run (directory or checkpoint), a :class:`VideoModel`,
     or ``None`` for the shipped image encoder (smoothed, no temporal model), which runs with ONNX
-    Runtime unless ``device`` asks for CUDA (then PyTorch). ``threads``: the encoder's threads
-    (0 = ONNX Runtime: half the cores; PyTorch: its own setting, left alone)."""
+    Runtime unless ``device`` asks for CUDA (then PyTorch). ``encoder``: another encoder file
+    used the same way instead of the shipped one (PyTorch; not with ``model``). ``threads``: the
+    encoder's threads (0 = ONNX Runtime: half the cores; PyTorch: its own setting, left alone)."""
     from vnaw.models.onnx_frames import OnnxFrameModel
 
     check_device(device)
+    if encoder is not None and model is not None:
+        raise ConfigError(
+            "--model and --encoder: a trained run brings its own encoder; give one of them"
+        )
     if isinstance(model, OnnxFrameModel):
         return model
-    if model is None and not str(device).startswith("cuda"):
+    if model is None and encoder is None and not str(device).startswith("cuda"):
         return OnnxFrameModel(threads=threads, device=device)
     import torch
 
@@ -61,7 +68,7 @@ def load_model(
     if threads:
         torch.set_num_threads(threads)
     if model is None:
-        model = default_video_model()
+        model = default_video_model(encoder=DEFAULT_NAME if encoder is None else encoder)
     elif not isinstance(model, VideoModel):
         model = load_video_model(model)[0]
     return model.to(resolve_device(device))
@@ -72,6 +79,7 @@ def analyze_video(
     model: str | Path | VideoModel | OnnxFrameModel | None = None,
     device: str = "auto",
     *,
+    encoder: str | Path | None = None,
     progress: bool = False,
     **options,
 ):
@@ -80,7 +88,8 @@ def analyze_video(
     One row per frame and face track, the columns of :data:`vnaw.inference.table.TABLE_COLUMNS`;
     frames where a track's face was not found have empty (NaN) probabilities and prediction.
     ``model``: a run directory or checkpoint of ``vnaw train``, a loaded :class:`VideoModel`, or
-    ``None`` for the shipped image encoder. ``options`` go to
+    ``None`` for the shipped image encoder (``encoder``: another encoder file instead, e.g.
+    ``RUN/encoder`` of ``vnaw pretrain``). ``options`` go to
     :func:`vnaw.inference.predict.predict_file` (``chunk``, ``face_config``, ``detector``, …).
     Warnings (a truncated file, no face at all) are issued with :func:`warnings.warn`."""
     import warnings
@@ -88,7 +97,9 @@ def analyze_video(
     from vnaw.inference.predict import predict_file
     from vnaw.inference.table import video_table
 
-    result = predict_file(path, load_model(model, device), progress=progress, **options)
+    result = predict_file(
+        path, load_model(model, device, encoder=encoder), progress=progress, **options
+    )
     for line in result.warnings:
         warnings.warn(line, stacklevel=2)
     return video_table(result)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vnaw.config import RunConfig, load_config
 from vnaw.errors import ConfigError, ModelFileError
 from vnaw.files import atomic_json, load_into, load_state_dict, load_torch, save_safetensors
-from vnaw.models.meta import DEFAULT_NAME, SMOOTH_HALF_WIDTH, EncoderMeta
+from vnaw.models.meta import DEFAULT_NAME, SMOOTH_HALF_WIDTH, EncoderMeta, encoder_paths
 
 if TYPE_CHECKING:
     from vnaw.models.frame_encoder import Encoder
@@ -163,20 +163,27 @@ def load_video_model(
     return model.eval(), cfg
 
 
-def default_video_model(smooth: int = SMOOTH_HALF_WIDTH) -> VideoModel:
-    """The shipped image encoder alone (no temporal model): smoothed per-frame probabilities."""
+def default_video_model(
+    smooth: int = SMOOTH_HALF_WIDTH, encoder: str | Path = DEFAULT_NAME
+) -> VideoModel:
+    """An image encoder alone (no temporal model): smoothed per-frame probabilities. ``encoder``:
+    the shipped one, or an encoder file (e.g. ``RUN/encoder`` of ``vnaw pretrain``)."""
     # Deviation: the paper always predicts with a temporal model; none can be shipped (it is
     # trained on Aff-Wild2, which is licensed), so without a run the shipped encoder's per-frame
     # probabilities are smoothed over neighbouring frames instead (design §8).
     from vnaw.models.frame_encoder import load_encoder
     from vnaw.models.video import VideoModel
 
+    shipped = str(encoder) == DEFAULT_NAME
+    if not shipped and not encoder_paths(encoder)[0].is_file():
+        raise ModelFileError(f"{encoder_paths(encoder)[0]}: encoder file not found (--encoder)")
+    which = "the shipped image encoder" if shipped else f"the image encoder {encoder}"
     return VideoModel(
         None,
-        load_encoder(DEFAULT_NAME),
+        load_encoder(encoder),
         smooth=smooth,
         description=(
-            "no --model given: per-frame probabilities of the shipped image encoder, smoothed "
+            f"no --model given: per-frame probabilities of {which}, smoothed "
             f"over ±{smooth} frames (no temporal model)"
         ),
     ).eval()
