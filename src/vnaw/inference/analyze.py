@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vnaw.errors import ConfigError
-from vnaw.models.meta import DEFAULT_NAME
 
 if TYPE_CHECKING:
     from vnaw.models.onnx_frames import OnnxFrameModel
@@ -68,7 +67,7 @@ def load_model(
     if threads:
         torch.set_num_threads(threads)
     if model is None:
-        model = default_video_model(encoder=DEFAULT_NAME if encoder is None else encoder)
+        model = default_video_model(encoder=encoder)
     elif not isinstance(model, VideoModel):
         model = load_video_model(model)[0]
     return model.to(resolve_device(device))

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from vnaw.config import RunConfig, load_config
 from vnaw.errors import ConfigError, ModelFileError
 from vnaw.files import atomic_json, load_into, load_state_dict, load_torch, save_safetensors
-from vnaw.models.meta import DEFAULT_NAME, SMOOTH_HALF_WIDTH, EncoderMeta, encoder_paths
+from vnaw.models.meta import SMOOTH_HALF_WIDTH, EncoderMeta, require_encoder
 
 if TYPE_CHECKING:
     from vnaw.models.frame_encoder import Encoder
@@ -164,20 +164,19 @@ def load_video_model(
 
 
 def default_video_model(
-    smooth: int = SMOOTH_HALF_WIDTH, encoder: str | Path = DEFAULT_NAME
+    smooth: int = SMOOTH_HALF_WIDTH, encoder: str | Path | None = None
 ) -> VideoModel:
     """An image encoder alone (no temporal model): smoothed per-frame probabilities. ``encoder``:
-    the shipped one, or an encoder file (e.g. ``RUN/encoder`` of ``vnaw pretrain``)."""
+    an encoder file (e.g. ``RUN/encoder`` of ``vnaw pretrain``); ``None``: the shipped one."""
     # Deviation: the paper always predicts with a temporal model; none can be shipped (it is
     # trained on Aff-Wild2, which is licensed), so without a run the shipped encoder's per-frame
     # probabilities are smoothed over neighbouring frames instead (design §8).
     from vnaw.models.frame_encoder import load_encoder
     from vnaw.models.video import VideoModel
 
-    shipped = str(encoder) == DEFAULT_NAME
-    if not shipped and not encoder_paths(encoder)[0].is_file():
-        raise ModelFileError(f"{encoder_paths(encoder)[0]}: encoder file not found (--encoder)")
-    which = "the shipped image encoder" if shipped else f"the image encoder {encoder}"
+    if encoder is not None:
+        require_encoder(encoder, "--encoder")
+    which = "the shipped image encoder" if encoder is None else f"the image encoder {encoder}"
     return VideoModel(
         None,
         load_encoder(encoder),

@@ -98,6 +98,17 @@ def encoder_paths(path: str | Path) -> tuple[Path, Path]:
     return path.with_suffix(".safetensors"), path.with_suffix(".json")
 
 
+def require_encoder(name: str | Path, option: str, what: str = "encoder file") -> Path:
+    """The weights file of encoder ``name`` ("default" or a path); a missing one is an error
+    naming the file, ``what`` it is and the ``option`` it was given with."""
+    if str(name) == DEFAULT_NAME:
+        return default_encoder_path().with_suffix(".safetensors")
+    weights = encoder_paths(name)[0]
+    if not weights.is_file():
+        raise ModelFileError(f"{weights}: {what} not found ({option})")
+    return weights
+
+
 def read_meta(path: str | Path) -> EncoderMeta:
     """Read and validate an encoder JSON; errors name the file."""
     path = Path(path)

@@ -58,7 +58,7 @@ from vnaw.files import (
 from vnaw.labels import NUM_CLASSES
 from vnaw.losses.soft import distill_targets, vote_targets
 from vnaw.models.encoder import ImageClassifier
-from vnaw.models.meta import DEFAULT_NAME, default_encoder_path, encoder_paths
+from vnaw.models.meta import require_encoder
 from vnaw.training.checkpoints import (
     SafeCheckpointIO,
     finished_epochs,
@@ -222,9 +222,7 @@ def _check_data_specs(cfg: PretrainConfig) -> None:
         if not Path(root).exists():
             raise DataError(root, f"not found (data spec {spec!r})")
     for t in cfg.loss.teacher:
-        weights = encoder_paths(t)[0]
-        if t != DEFAULT_NAME and not weights.is_file():
-            raise ModelFileError(f"{weights}: teacher encoder not found (loss.teacher)")
+        require_encoder(t, "loss.teacher", "teacher encoder")
 
 
 def _data(
@@ -254,12 +252,10 @@ def _data(
     )
     weights = balanced_weights(labels) if cfg.data.balanced else None
     targets = None
-    if cfg.loss.soft or cfg.loss.teacher:
-        targets = (
-            vote_targets(train_set.votes, labels)
-            if cfg.loss.soft
-            else np.eye(NUM_CLASSES, dtype=np.float32)[labels]
-        )
+    if cfg.loss.soft:
+        targets = vote_targets(train_set.votes, labels)
+    elif cfg.loss.teacher:
+        targets = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     if cfg.loss.teacher:
         teacher = teacher_probs(cfg.loss.teacher, train_images, Path(cfg.trainer.out_dir))
         targets = distill_targets(targets, teacher, cfg.loss.teacher_weight)
@@ -282,10 +278,8 @@ def teacher_probs(teachers: list[str], images, out: Path) -> np.ndarray:
 
     from vnaw.files import file_hash, save_safetensors
 
-    stems = [default_encoder_path() if t == DEFAULT_NAME else Path(t) for t in teachers]
-    key = f"{len(images)}:" + ",".join(
-        file_hash(w) if w.is_file() else str(w) for w in (encoder_paths(s)[0] for s in stems)
-    )
+    weights = [require_encoder(t, "loss.teacher") for t in teachers]
+    key = f"{len(images)}:" + ",".join(file_hash(w) for w in weights)
     cache = out / "teacher_probs.safetensors"
     if cache.is_file():
         with safe_open(str(cache), "pt") as f:
