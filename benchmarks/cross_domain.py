@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from fer_peer import python_program
 
 # fer's class order (fer.FER._get_labels) → design §2 class names.
 FER_CLASSES = ("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Neutral")
@@ -187,16 +188,13 @@ def main() -> None:
         help="'default' (the shipped encoder) and/or encoder files, or 'A+B+…' for the mean "
         "probabilities of several; all scored in the same run",
     )
-    ap.add_argument("--fer-python", help="Python of an environment with fer (ANCHORS.md)")
+    ap.add_argument(
+        "--fer-python", type=python_program, help="Python of an environment with fer (ANCHORS.md)"
+    )
     ap.add_argument("--no-flip", dest="flip", action="store_false", help="no mirror average")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("bench-cross-domain"))
     args = ap.parse_args()
-    if args.fer_python:
-        found = shutil.which(args.fer_python)
-        if not found:
-            raise SystemExit(f"--fer-python {args.fer_python}: no such program")
-        args.fer_python = str(Path(found).absolute())  # fer runs in a temporary directory
 
     import torch
 

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_peer import python_program
+
 HERE = Path(__file__).resolve().parent
 
 # fer imports TensorFlow at import time but, in its default TFLite mode, only uses
@@ -290,7 +292,9 @@ def main() -> None:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=2, help="torch/OpenCV threads (2 = the target)")
     ap.add_argument("--model", help="a trained run; default: the shipped encoder, smoothed")
-    ap.add_argument("--fer-python", help="Python of an environment with fer (see docstring)")
+    ap.add_argument(
+        "--fer-python", type=python_program, help="Python of an environment with fer (docstring)"
+    )
     ap.add_argument(
         "--videos",
         type=Path,
