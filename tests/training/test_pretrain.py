@@ -78,6 +78,7 @@ def test_tiny_run_writes_checkpoints_encoder_and_reports(tiny_run: Path) -> None
     assert results["test"]["n"] == len(labels) == 24
     assert results["test"]["accuracy"] == pytest.approx(np.mean(pred == np.array(labels)))
     assert model.meta.input_size == 24
+    assert model.meta.framing == "ferplus"  # trained on FERPlus images: predict frames faces so
     assert model.predict_proba([np.zeros((48, 48), np.uint8)]).shape == (1, 8)
     assert "val/acc" in (tiny_run / "metrics.csv").read_text()
 

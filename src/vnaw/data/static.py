@@ -311,6 +311,18 @@ READERS: dict[str, Callable[..., ImageSet]] = {
 }
 
 
+# How each reader's images frame a face (vnaw.faces.align.TEMPLATES). FERPlus's and muxspace's are
+# measured (benchmarks/framing.py); the others are ArcFace-aligned crops or of unknown framing.
+READER_FRAMING = {"ferplus": "ferplus", "muxspace": "ferplus"}
+
+
+def framing_of(specs: Sequence[str]) -> str:
+    """The framing an encoder trained on ``specs`` learned: their readers' one when they all
+    agree, else ``"arcface"``."""
+    kinds = {READER_FRAMING.get(parse_spec(s)[0], "arcface") for s in specs}
+    return kinds.pop() if len(kinds) == 1 else "arcface"
+
+
 def parse_spec(spec: str) -> tuple[str, str | None, str]:
     """``reader[@split]:ROOT`` → ``(reader, split or None, ROOT)``."""
     head, sep, root = spec.partition(":")

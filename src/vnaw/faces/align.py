@@ -1,7 +1,9 @@
-"""Alignment: 5 landmarks warped onto the standard 5-point template by a similarity transform.
+"""Alignment: 5 landmarks warped onto a 5-point template by a similarity transform.
 
-Symbols → names: the 5 template points → ``TEMPLATE_112``; the similarity transform → ``umeyama``
-(Umeyama 1991)."""
+Two framings (``TEMPLATES``): ``"arcface"``, the standard template of aligned face crops (``vnaw
+faces``, Aff-Wild2's ``cropped_aligned``), and ``"ferplus"``, where FERPlus's own images put a face
+(design §4). Symbols → names: the 5 template points → ``TEMPLATE_112``; the similarity transform →
+``umeyama`` (Umeyama 1991)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,16 @@ TEMPLATE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
      [70.7299, 92.2041]], dtype=np.float64,
 )  # fmt: skip
+# Where FERPlus's 48 px images put the 5 points, in a unit square: the mean over the 2,666 of 4,000
+# training images (seeded sample) in which MediaPipe finds a face, mirror-symmetrised
+# (benchmarks/framing.py). Faces sit 8 % of the side higher and 4 % larger than in the ArcFace crop;
+# muxspace's stored images are framed the same way. An encoder trained on such images is fed
+# crops framed like them (EncoderMeta.framing).
+FERPLUS_UNIT = np.array(
+    [[0.3254, 0.3910], [0.6746, 0.3910], [0.5000, 0.6209], [0.3561, 0.7536], [0.6439, 0.7536]],
+    dtype=np.float64,
+)  # fmt: skip
+TEMPLATES = {"arcface": TEMPLATE_112 / 112.0, "ferplus": FERPLUS_UNIT}
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -34,16 +46,16 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, shift[:, None]])
 
 
-def template(size: int, scale: float = 1.0) -> np.ndarray:
-    """The 5-point template for a ``size``-pixel square crop, shrunk by ``scale`` about the centre."""
-    return ((TEMPLATE_112 / 112.0 - 0.5) * scale + 0.5) * size
+def template(size: int, framing: str = "arcface") -> np.ndarray:
+    """The 5-point template of ``framing`` (a key of ``TEMPLATES``) for a ``size``-pixel square."""
+    return TEMPLATES[framing] * size
 
 
-def align(rgb: np.ndarray, points: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
-    """The ``size × size`` aligned crop: ``points`` warped onto the template (design §4)."""
+def align(rgb: np.ndarray, points: np.ndarray, size: int, framing: str = "arcface") -> np.ndarray:
+    """The ``size × size`` aligned crop: ``points`` warped onto the ``framing`` template (design §4)."""
     import cv2
 
-    m = umeyama(points, template(size, scale))
+    m = umeyama(points, template(size, framing))
     return cv2.warpAffine(
         rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )

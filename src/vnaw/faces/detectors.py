@@ -27,7 +27,7 @@ ROI_PIXELS = 256  # the region is resampled to this size (FaceMesh itself uses 1
 def with_crops(rgb: np.ndarray, faces: list[Face], config: FaceConfig) -> list[Face]:
     """``faces`` with their aligned ``config.crop_size`` crops of ``rgb`` (design §4)."""
     for face in faces:
-        face.crop = align(rgb, face.points, config.crop_size, config.template_scale)
+        face.crop = align(rgb, face.points, config.crop_size, config.framing)
     return faces
 
 

@@ -6,15 +6,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vnaw.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class FaceConfig:
     """Detection and alignment settings (defaults: design §4, 224 px like Aff-Wild2's crops)."""
 
     crop_size: int = 224
-    # < 1 shrinks the template towards the crop centre (more context around the face); 1 = the
-    # standard ArcFace crop, which keeps brows and mouth, the expressive parts.
-    template_scale: float = 1.0
+    # The template faces are warped onto (vnaw.faces.align.TEMPLATES): "arcface", the standard
+    # crop (keeps brows and mouth, the expressive parts); `vnaw predict` without a temporal model
+    # uses its encoder's framing instead (EncoderMeta.framing).
+    framing: str = "arcface"
     max_faces: int = 2  # faces followed per frame
     # Whole-frame detection every this many frames (new faces appear within 1/3 s at 30 fps);
     # in between, faces are followed from their previous box.
@@ -23,6 +26,12 @@ class FaceConfig:
     min_tracking_confidence: float = 0.5  # FaceMesh's face score in the followed region
     min_track_fraction: float = 0.02  # tracks seen in fewer frames are dropped as spurious
     jpeg_quality: int = 95
+
+    def __post_init__(self) -> None:
+        from vnaw.faces.align import TEMPLATES
+
+        if self.framing not in TEMPLATES:
+            raise ConfigError(f"unknown face framing {self.framing!r}; one of {sorted(TEMPLATES)}")
 
 
 @dataclass

@@ -4,7 +4,8 @@ Pipeline per video, streaming in chunks of frames so that memory does not grow w
 (no decoded frame, crop or feature is kept beyond its chunk and the temporal model's window):
 
 1. decode (PyAV, in a thread of its own: it releases the GIL, so it overlaps with the rest) →
-2. detect, track and align faces → 3. image encoder on the aligned crops (batched per chunk, in
+2. detect, track and align faces (framed as the encoder's training images were when it runs alone,
+:func:`input_framing`) → 3. image encoder on the aligned crops (batched per chunk, in
 a thread of its own too, so that it overlaps with the next chunk's detection: :class:`_InOrder`),
 eq. 6 → 4. the temporal model over ``P``-frame windows of a rolling buffer (:class:`WindowStream`),
 whose result equals :func:`vnaw.inference.windows.predict_video` on the whole video: windows as in
@@ -27,7 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,6 +132,15 @@ def _prefetch(it: Iterator, timings: dict[str, float], size: int = 8) -> Iterato
         thread.join()
 
 
+def input_framing(model: VideoModel | OnnxFrameModel) -> str:
+    """How faces are cropped for ``model`` (a template of :mod:`vnaw.faces.align`): an encoder
+    alone gets faces framed as in the images it learned from (``EncoderMeta.framing``; the shipped
+    one: FERPlus's); a temporal model learned its features on ``vnaw faces`` crops (ArcFace)."""
+    if model.temporal is None and model.meta is not None:
+        return model.meta.framing
+    return FaceConfig().framing
+
+
 def predict_file(
     path: str | Path,
     model: VideoModel | OnnxFrameModel,
@@ -148,7 +158,7 @@ def predict_file(
 
     path = Path(path)
     check_video_file(path)  # a missing or empty file fails before the progress bar is drawn
-    cfg = face_config or FaceConfig()
+    cfg = replace(face_config or FaceConfig(), framing=input_framing(model))
     promised = promised_frames(path)
     # Faces of 3 frames at once (MediaPipeFaces.many): on 2 cores, 12.8–13.7 s for the 1,800
     # frames of benchmarks/predict_speed.py against 14.0–14.8 s with 2 at a time (CPU/wall 1.67

@@ -28,6 +28,7 @@ _DEFAULT_STEM = "ferplus_resnet18_48"  # file stem of the shipped encoder
 _LOADER_WORDS = ("pretrained", "checkpoint", "path", "file", "url", "hub")
 # Without a temporal model, per-frame probabilities are averaged over ±7 frames ≈ ±0.25 s at 30 fps.
 SMOOTH_HALF_WIDTH = 7
+FRAMINGS = ("arcface", "ferplus")  # the keys of vnaw.faces.align.TEMPLATES (no numpy import here)
 
 
 @dataclass
@@ -50,6 +51,9 @@ class EncoderMeta:
     std: tuple[float, ...] = (0.25,)
     classes: tuple[str, ...] = CLASSES
     feature_size: int = 0  # pooled pre-logits size D; filled in when the trunk is built
+    # How the faces it learned from are framed (a template of vnaw.faces.align): `vnaw predict`
+    # crops faces this way when it runs the encoder alone. FERPlus and muxspace: "ferplus".
+    framing: str = "arcface"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
@@ -83,6 +87,10 @@ class EncoderMeta:
             raise ModelFileError(f"{source}: channels must be 1 or 3, got {meta.channels}")
         if len(meta.mean) != meta.channels or len(meta.std) != meta.channels:
             raise ModelFileError(f"{source}: mean/std need {meta.channels} value(s) each")
+        if meta.framing not in FRAMINGS:
+            raise ModelFileError(
+                f"{source}: framing must be one of {FRAMINGS}, got {meta.framing!r}"
+            )
         if tuple(meta.classes) != CLASSES:
             raise ModelFileError(
                 f"{source}: classes {list(meta.classes)} differ from {list(CLASSES)}"

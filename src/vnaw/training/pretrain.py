@@ -131,7 +131,7 @@ def export_encoder(
     cfg: PretrainConfig = OmegaConf.to_object(
         OmegaConf.merge(OmegaConf.structured(PretrainConfig), config)
     )  # type: ignore[assignment]
-    model = ImageClassifier(encoder_meta(cfg.model))
+    model = ImageClassifier(encoder_meta(cfg.model, cfg.data.train))
     load_into(model, {k[6:]: v for k, v in state.items() if k.startswith("model.")}, checkpoint)
     return model.save(out, half=half)
 

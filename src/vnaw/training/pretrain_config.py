@@ -3,6 +3,7 @@ defaults here, a YAML file over them, ``--set key=value`` last; unknown keys are
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,8 +182,11 @@ def validate_config(cfg: PretrainConfig) -> None:
         raise ConfigError("optim.epochs and optim.batch_size must be positive")
 
 
-def encoder_meta(cfg: ModelConfig) -> EncoderMeta:
-    """The encoder that ``cfg`` describes, unset fields resolved (see :class:`ModelConfig`)."""
+def encoder_meta(cfg: ModelConfig, train: Sequence[str] = ()) -> EncoderMeta:
+    """The encoder that ``cfg`` describes, unset fields resolved (see :class:`ModelConfig`), framed
+    like the ``train`` data specs' images (:func:`vnaw.data.static.framing_of`)."""
+    from vnaw.data.static import framing_of
+
     if cfg.backbone == RECIPE_BACKBONE:
         base = RECIPE
     else:
@@ -201,6 +205,7 @@ def encoder_meta(cfg: ModelConfig) -> EncoderMeta:
         channels=value["channels"],
         mean=_per_channel(value["mean"], value["channels"]),
         std=_per_channel(value["std"], value["channels"]),
+        framing=framing_of(train),
     )
 
 

@@ -35,7 +35,7 @@ class PretrainModule(L.LightningModule):
         self.cfg = cfg
         # Plain containers only, so checkpoints load with torch.load(weights_only=True).
         self.save_hyperparameters({"config": json.loads(json.dumps(asdict(cfg)))})
-        self.meta = encoder_meta(cfg.model)
+        self.meta = encoder_meta(cfg.model, cfg.data.train)
         self.model = ImageClassifier(self.meta)
         self.dropout = torch.nn.Dropout(cfg.model.drop_rate)
         self.naw_params = NAWParams(epsilon_rate=cfg.loss.epsilon_rate)
