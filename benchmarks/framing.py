@@ -34,25 +34,14 @@ from cross_domain import load_set, score
 SETS = {"val": ("ferplus@val", "muxspace@val"), "test": ("ferplus@test", "muxspace@test")}
 
 
-def landmarks(detector, rgb: np.ndarray) -> np.ndarray | None:
-    """The 5 points of the face MediaPipe finds in ``rgb`` (its own pixels), or ``None``."""
-    import cv2
-
-    h, w = rgb.shape[:2]
-    k = max(1.0, 192 / max(h, w))
-    big = cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_CUBIC)
-    pad = big.shape[0] // 2  # a face that fills its image is found once it has a margin
-    big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    faces = detector._faces(big, [], True)
-    return (faces[0].points - pad) / k if faces else None
-
-
 def rgb_of(crop: np.ndarray) -> np.ndarray:
     return np.repeat(crop[..., None], 3, axis=2) if crop.ndim == 2 else crop
 
 
 def find_points(detector, crops: list[np.ndarray]) -> list[np.ndarray | None]:
-    return [landmarks(detector, rgb_of(c)) for c in crops]
+    from vnaw.faces.detectors import still_image_points
+
+    return [still_image_points(detector, rgb_of(c)) for c in crops]
 
 
 def unit_mean(points: list[np.ndarray | None], crops: list[np.ndarray]) -> np.ndarray:

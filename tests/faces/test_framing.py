@@ -83,3 +83,24 @@ def test_predict_frames_faces_as_the_model_learned_them():
     # A temporal model learned its features on `vnaw faces` crops, whatever its encoder saw.
     video = types.SimpleNamespace(temporal=object(), meta=EncoderMeta(framing="ferplus"))
     assert input_framing(video) == "arcface"
+
+
+def test_still_image_points_find_a_face_that_fills_its_image():
+    pytest.importorskip("mediapipe")
+    pytest.importorskip("skimage")
+    from helpers.face_video import astronaut_face
+    from vnaw.faces.detectors import MediaPipeFaces, still_image_points
+
+    face = astronaut_face(150)
+    detector = MediaPipeFaces(FaceConfig(max_faces=1))
+    try:
+        wide = np.pad(face, ((100, 100), (100, 100), (0, 0)), mode="edge")
+        reference = still_image_points(detector, wide) - 100  # found with a margin around it
+        tight = face[20:-20, 20:-20]  # the face fills the image, as in FERPlus
+        small = cv2.resize(tight, (48, 48), interpolation=cv2.INTER_AREA)
+        assert np.abs(still_image_points(detector, tight) - (reference - 20)).max() < 2
+        on_small = still_image_points(detector, small) * (110 / 48)  # back to the tight crop's pixels
+        assert np.abs(on_small - (reference - 20)).max() < 3
+        assert still_image_points(detector, np.full((48, 48, 3), 128, np.uint8)) is None
+    finally:
+        detector.close()
