@@ -99,7 +99,9 @@ def test_still_image_points_find_a_face_that_fills_its_image():
         tight = face[20:-20, 20:-20]  # the face fills the image, as in FERPlus
         small = cv2.resize(tight, (48, 48), interpolation=cv2.INTER_AREA)
         assert np.abs(still_image_points(detector, tight) - (reference - 20)).max() < 2
-        on_small = still_image_points(detector, small) * (110 / 48)  # back to the tight crop's pixels
+        on_small = still_image_points(detector, small) * (
+            110 / 48
+        )  # back to the tight crop's pixels
         assert np.abs(on_small - (reference - 20)).max() < 3
         assert still_image_points(detector, np.full((48, 48, 3), 128, np.uint8)) is None
     finally:
