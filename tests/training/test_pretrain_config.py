@@ -63,3 +63,13 @@ def test_model_pretrained_starts_the_trunk_from_a_timm_file(tmp_path) -> None:
     wide = encoder_meta(load_config(None, []).model)
     with pytest.raises(ModelFileError, match=r"imagenet\.pth: weights do not fit"):
         init_from_timm_weights(ImageClassifier(wide), str(tmp_path / "imagenet.pth"))
+
+
+def test_framing_comes_from_the_data_unless_set() -> None:
+    cfg = load_config(None, [])
+    assert encoder_meta(cfg.model, ["ferplus:/f", "muxspace:/m"]).framing == "ferplus"
+    assert encoder_meta(cfg.model, ["ferplus:/f", "folder:/crops"]).framing == "arcface"
+    cfg = load_config(None, ["model.framing=ferplus"])
+    assert encoder_meta(cfg.model, ["ferplus:/f", "folder:/crops"]).framing == "ferplus"
+    with pytest.raises(ConfigError, match=r"model\.framing must be one of"):
+        load_config(None, ["model.framing=tight"])

@@ -12,6 +12,7 @@ from vnaw.config import merge_structured, resolve_config
 from vnaw.errors import ConfigError
 from vnaw.losses.naw import NAW_DEFAULTS
 from vnaw.models.encoder import EncoderMeta
+from vnaw.models.meta import FRAMINGS
 
 
 @dataclass
@@ -61,6 +62,10 @@ class ModelConfig:
     mean: list[float] | None = None
     std: list[float] | None = None
     drop_rate: float = 0.0  # dropout before the head
+    # How the training faces are framed (vnaw.faces.align.TEMPLATES), written into the encoder's
+    # JSON for `vnaw predict`; unset: from the training sets (vnaw.data.static.framing_of). Set it
+    # for folder sets of known framing (scripts/reframe_faces.py writes "ferplus" crops).
+    framing: str | None = None
     # Start from an encoder's weights (fine-tuning, or a second training cycle): "default" for the
     # shipped one, or an encoder path; its architecture fields must equal the ones above.
     init: str = ""
@@ -178,6 +183,8 @@ def validate_config(cfg: PretrainConfig) -> None:
         )
     if cfg.optim.optimizer not in ("sgd", "adam"):
         raise ConfigError(f"optim.optimizer must be 'sgd' or 'adam', got {cfg.optim.optimizer!r}")
+    if cfg.model.framing is not None and cfg.model.framing not in FRAMINGS:
+        raise ConfigError(f"model.framing must be one of {FRAMINGS}, got {cfg.model.framing!r}")
     if cfg.optim.epochs < 1 or cfg.optim.batch_size < 1:
         raise ConfigError("optim.epochs and optim.batch_size must be positive")
 
@@ -205,7 +212,7 @@ def encoder_meta(cfg: ModelConfig, train: Sequence[str] = ()) -> EncoderMeta:
         channels=value["channels"],
         mean=_per_channel(value["mean"], value["channels"]),
         std=_per_channel(value["std"], value["channels"]),
-        framing=framing_of(train),
+        framing=cfg.framing or framing_of(train),
     )
 
 
