@@ -14,7 +14,6 @@ finished files are skipped, each written atomically.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -51,6 +50,7 @@ def run(args: argparse.Namespace, sets: dict) -> None:
     from vnaw.faces.align import align
     from vnaw.faces.detectors import MediaPipeFaces, still_image_points
     from vnaw.faces.types import FaceConfig
+    from vnaw.files import atomic_path
     from vnaw.labels import CLASSES
     from vnaw.models.preprocess import crop_to_input_size
 
@@ -72,10 +72,8 @@ def run(args: argparse.Namespace, sets: dict) -> None:
                 missed += 1
                 continue
             crop = crop_to_input_size(align(rgb, points, 224, args.framing), args.size, channels)
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dst.with_suffix(".tmp.png")
-            Image.fromarray(crop[0] if channels == 1 else crop.transpose(1, 2, 0)).save(tmp)
-            os.replace(tmp, dst)
+            with atomic_path(dst) as tmp:
+                Image.fromarray(crop[0] if channels == 1 else crop.transpose(1, 2, 0)).save(tmp)
             written += 1
         print(f"{spec}: {written} written, {skipped} already there, {missed} without a face found")
     print(f"wrote {out}")

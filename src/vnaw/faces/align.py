@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vnaw.models.meta import FRAMINGS
+
 # ArcFace's 5-point template in a 112×112 crop: image-left eye, image-right eye, nose tip,
 # image-left and image-right mouth corner. The de-facto standard for aligned face crops.
 TEMPLATE_112 = np.array(
@@ -24,7 +26,7 @@ FERPLUS_UNIT = np.array(
     [[0.3254, 0.3910], [0.6746, 0.3910], [0.5000, 0.6209], [0.3561, 0.7536], [0.6439, 0.7536]],
     dtype=np.float64,
 )  # fmt: skip
-TEMPLATES = {"arcface": TEMPLATE_112 / 112.0, "ferplus": FERPLUS_UNIT}
+TEMPLATES = dict(zip(FRAMINGS, (TEMPLATE_112 / 112.0, FERPLUS_UNIT), strict=True))
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:

@@ -186,7 +186,9 @@ def still_image_points(detector: MediaPipeFaces, rgb: np.ndarray) -> np.ndarray 
     big = cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_CUBIC)
     pad = big.shape[0] // 2
     big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    faces = detector._faces(big, [], True)
+    # Detection and landmarks only: the aligned crop that _faces would also make is not needed.
+    faces = [f for box, _ in detector._detect(big) if (f := detector._landmarks(big, box))]
+    faces = dedupe(faces)  # the largest face first, as _faces orders them
     return (faces[0].points - pad) / k if faces else None
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vnaw.errors import ConfigError
+from vnaw.models.meta import FRAMINGS
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,8 @@ class FaceConfig:
     jpeg_quality: int = 95
 
     def __post_init__(self) -> None:
-        from vnaw.faces.align import TEMPLATES
-
-        if self.framing not in TEMPLATES:
-            raise ConfigError(f"unknown face framing {self.framing!r}; one of {sorted(TEMPLATES)}")
+        if self.framing not in FRAMINGS:
+            raise ConfigError(f"unknown face framing {self.framing!r}; one of {sorted(FRAMINGS)}")
 
 
 @dataclass

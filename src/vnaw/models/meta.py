@@ -28,7 +28,9 @@ _DEFAULT_STEM = "ferplus_resnet18_48"  # file stem of the shipped encoder
 _LOADER_WORDS = ("pretrained", "checkpoint", "path", "file", "url", "hub")
 # Without a temporal model, per-frame probabilities are averaged over ±7 frames ≈ ±0.25 s at 30 fps.
 SMOOTH_HALF_WIDTH = 7
-FRAMINGS = ("arcface", "ferplus")  # the keys of vnaw.faces.align.TEMPLATES (no numpy import here)
+# Face framings: the templates of vnaw.faces.align, in that order (defined there, named here so
+# that this torch- and numpy-free module can check an encoder file).
+FRAMINGS = ("arcface", "ferplus")
 
 
 @dataclass
