@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -131,9 +132,13 @@ def test_init_starts_training_from_an_encoder(tiny_run: Path, tmp_path: Path) ->
     init_from_encoder(fresh, str(tiny_run / "encoder"))
     torch.testing.assert_close(fresh.head.weight, encoder.head.weight, rtol=0, atol=0)
     with pytest.raises(
-        ValueError, match=r"model\.init=default: .*input_size: encoder 48 vs config 24"
+        ValueError, match=r"model\.init=default: .*model_kwargs: encoder .* vs config"
     ):
         init_from_encoder(fresh, "default")
+    # A convolutional trunk may be fine-tuned at another input size: the same weights.
+    larger = ImageClassifier(replace(encoder.meta, input_size=32))
+    init_from_encoder(larger, str(tiny_run / "encoder"))
+    torch.testing.assert_close(larger.head.weight, encoder.head.weight, rtol=0, atol=0)
 
 
 def test_config_layers_and_unknown_keys(tmp_path: Path) -> None:
