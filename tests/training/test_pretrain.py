@@ -135,7 +135,7 @@ def test_init_starts_training_from_an_encoder(tiny_run: Path, tmp_path: Path) ->
         ValueError, match=r"model\.init=default: .*model_kwargs: encoder .* vs config"
     ):
         init_from_encoder(fresh, "default")
-    # A convolutional trunk may be fine-tuned at another input size: the same weights.
+    # An encoder may be fine-tuned at another input size: the same weights.
     larger = ImageClassifier(replace(encoder.meta, input_size=32))
     init_from_encoder(larger, str(tiny_run / "encoder"))
     torch.testing.assert_close(larger.head.weight, encoder.head.weight, rtol=0, atol=0)

@@ -91,9 +91,8 @@ def init_from_timm_weights(model: ImageClassifier, path: str) -> None:
 def init_from_encoder(model: ImageClassifier, source: str) -> None:
     """Copy the weights of encoder ``source`` ("default" or a path) into ``model``.
 
-    The input size may differ (fine-tuning at a new resolution): a convolutional trunk with global
-    pooling has the same weights at any size; a trunk whose weights depend on it (position
-    embeddings) is refused by the shape check below."""
+    The input size may differ (fine-tuning at a new resolution): trunks are built without it
+    (:func:`vnaw.models.encoder.build_trunk`), so the same weights fit any size."""
     init = ImageClassifier.load(source)
     fields = ("backbone", "model_kwargs", "stem_pool", "channels", "mean", "std")
     diff = [
@@ -106,13 +105,7 @@ def init_from_encoder(model: ImageClassifier, source: str) -> None:
             f"model.init={source}: the encoder does not match the model.* settings: "
             + "; ".join(diff)
         )
-    try:
-        model.load_state_dict(init.state_dict())
-    except RuntimeError as e:
-        raise ConfigError(
-            f"model.init={source}: its weights do not fit model.input_size="
-            f"{model.meta.input_size} ({str(e).splitlines()[-1].strip()})"
-        ) from None
+    model.load_state_dict(init.state_dict())
 
 
 # -- checkpoints -------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class ModelConfig:
     framing: str | None = None
     # Start from an encoder's weights (fine-tuning, or a second training cycle): "default" for the
     # shipped one, or an encoder path; its architecture fields must equal the ones above (the
-    # input size may differ for a convolutional trunk: fine-tuning at another resolution).
+    # input size may differ: fine-tuning at another resolution).
     init: str = ""
     # Start the trunk from a timm weights file the user has (e.g. ImageNet weights of the backbone):
     # .safetensors or a state dict read with weights_only. Nothing is downloaded.
