@@ -190,14 +190,14 @@ def _run_pretrain(cfg: PretrainConfig, resume: str | Path | None, callbacks: lis
     if cfg.trainer.threads > 0:
         torch.set_num_threads(cfg.trainer.threads)
     out = Path(cfg.trainer.out_dir)
-    save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    # The model first: a wrong model.init is refused before any data is loaded.
+    # The model first: a wrong model.init is refused before any data is loaded or file written.
     module = PretrainModule(cfg)
     if cfg.model.pretrained and resume is None:
         init_from_timm_weights(module.model, cfg.model.pretrained)
     if cfg.model.init and resume is None:
         init_from_encoder(module.model, cfg.model.init)
+    save_config(cfg, out / "config.yaml")
     train_loader, val, test = _data(cfg, module.meta)
     if resume is not None:
         check_fits(module, read_checkpoint_state(resume)[0], resume)
