@@ -3,16 +3,18 @@
 #
 #     scripts/train_default_encoder.sh FERPLUS_DIR MUXSPACE_DIR OUT_DIR
 #
-# Four NLA runs on FERPlus, one CPU thread each (28 + 10 + 10 + 10 epochs: about 4.5 hours on an
-# idle 2-core machine; muxspace's validation part only helps choose cycle 4's checkpoint), then the export of the shipped file pair and its ONNX copy to
-# OUT_DIR/ferplus_resnet18_48.*. Resumable: rerun the same command after a crash; a finished run
-# is skipped, an interrupted one continues from its last.ckpt.
+# Four NLA runs on FERPlus (28 + 10 + 10 + 10 epochs: about 4.5 hours on an idle 2-core machine
+# at one CPU thread; muxspace's validation part only helps choose cycle 4's checkpoint), then the
+# export of the shipped file pair and its ONNX copy to OUT_DIR/ferplus_resnet18_48.*. Resumable:
+# rerun the same command after a crash; a finished run is skipped, an interrupted one continues
+# from its last.ckpt. THREADS=N (default 1, as the shipped file was trained) sets torch's threads.
 set -euo pipefail
 if [ $# -ne 3 ]; then
     echo "usage: $0 FERPLUS_DIR MUXSPACE_DIR OUT_DIR" >&2
     exit 2
 fi
 F=$1 M=$2 OUT=$3
+THREADS=${THREADS:-1}
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
 
 run() {  # run NAME ARGS...: vnaw pretrain into OUT/NAME unless it finished; resume if it started
@@ -24,7 +26,7 @@ run() {  # run NAME ARGS...: vnaw pretrain into OUT/NAME unless it finished; res
     fi
     local resume=()
     [ -f "$OUT/$name/checkpoints/last.ckpt" ] && resume=(--resume)
-    vnaw pretrain --data "ferplus:$F" --threads 1 --out "$OUT/$name" "$@" "${resume[@]}"
+    vnaw pretrain --data "ferplus:$F" --threads "$THREADS" --out "$OUT/$name" "$@" "${resume[@]}"
 }
 
 # 1. From random weights: SGD lr 0.1, one warm-up epoch, cosine, 28 epochs (pretrain's defaults).
