@@ -1,9 +1,12 @@
-"""Training speed of ``vnaw pretrain``: NLA steps of the shipped recipe in NCHW and NHWC layout.
+"""Speed of the shipped encoder's trunk in NCHW and NHWC (channels_last) memory layout.
 
-Times whole training steps (augmentation, image + flip forward, NLA loss, backward, SGD step) of
-``PretrainModule`` on random 48 px grey images, the two memory layouts measured alternately in one
-run so machine load affects both alike, from the same initial weights. ``trainer.channels_last``
-(default true) picks the layout in ``vnaw pretrain``.
+Every trunk vnaw builds runs in NHWC (``vnaw.models.encoder.channels_last``). This times, from the
+same weights, the two layouts alternately in one run (so machine load affects both alike):
+
+* inference: the encoder's forward pass on a batch of 48 px grey faces (``vnaw extract`` and the
+  PyTorch path of ``vnaw predict``; the default ``predict`` runs ONNX Runtime and is not affected);
+* a ``vnaw pretrain`` step of the shipped recipe: augmentation, image + flip forward, NLA loss,
+  backward, SGD step (``PretrainModule.training_step``).
 
     python benchmarks/pretrain_throughput.py [--threads 1] [--batch 64] [--steps 8] [--rounds 3]
 """
@@ -11,64 +14,90 @@ run so machine load affects both alike, from the same initial weights. ``trainer
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
 
 
-def make_module(channels_last: bool, state: dict | None):
-    from vnaw.training.pretrain_config import PretrainConfig
-    from vnaw.training.pretrain_module import PretrainModule
-
-    cfg = PretrainConfig()
-    cfg.trainer.channels_last = channels_last
-    module = PretrainModule(cfg)
-    if state is not None:
-        module.model.load_state_dict(state)
-    module.log = lambda *a, **k: None  # no Trainer attached
-    module.train()
-    return module
+def as_nchw(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` in the plain NCHW layout (its trunk's layout hook removed)."""
+    model = copy.deepcopy(model)
+    model.trunk._forward_pre_hooks.clear()
+    return model.to(memory_format=torch.contiguous_format)
 
 
-def seconds_per_step(module, batch, steps: int) -> float:
-    opt = torch.optim.SGD(module.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        module.training_step(batch, 0).backward()
-        opt.step()
-
-    step()  # warm-up
+def seconds_per_call(fn, steps: int) -> float:
+    fn()  # warm-up
     t = time.perf_counter()
     for _ in range(steps):
-        step()
+        fn()
     return (time.perf_counter() - t) / steps
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=64, help="training images per step")
+    ap.add_argument("--infer-batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    nchw = make_module(False, None)
-    nhwc = make_module(True, nchw.model.state_dict())
+    from vnaw import ImageClassifier
+    from vnaw.training.pretrain_config import PretrainConfig
+    from vnaw.training.pretrain_module import PretrainModule
+
+    clf = ImageClassifier.from_default().eval()
+    faces = torch.randn(args.infer_batch, 1, 48, 48)
+    modules = {}
+    for layout in ("NCHW", "NHWC"):
+        m = PretrainModule(PretrainConfig())
+        m.model.load_state_dict(clf.state_dict())
+        if layout == "NCHW":
+            m.model = as_nchw(m.model)
+        m.log = lambda *a, **k: None  # no Trainer attached
+        modules[layout] = m.train()
+    models = {"NCHW": as_nchw(clf), "NHWC": clf}
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (args.batch, 48, 48), dtype=torch.uint8, generator=gen)
     batch = (images, torch.randint(0, 8, (args.batch,), generator=gen))
-    times: dict[str, list[float]] = {"NCHW": [], "NHWC (channels_last)": []}
-    for _ in range(args.rounds):
-        times["NCHW"].append(seconds_per_step(nchw, batch, args.steps))
-        times["NHWC (channels_last)"].append(seconds_per_step(nhwc, batch, args.steps))
-    best = {k: min(v) for k, v in times.items()}
-    print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch} (x2 with flip)")
-    for name, s in best.items():
-        print(f"{name:22s} {s:.3f} s/step  {args.batch / s:7.1f} images/s  (best of {args.rounds})")
-    print(f"speed-up of channels_last: {best['NCHW'] / best['NHWC (channels_last)']:.2f}x")
+
+    def infer(layout: str):
+        @torch.no_grad()
+        def forward():
+            models[layout](faces)
+
+        return forward
+
+    def train(layout: str):
+        m = modules[layout]
+        opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            m.training_step(batch, 0).backward()
+            opt.step()
+
+        return step
+
+    rows = {}
+    for task, make, n in (
+        ("inference", infer, args.infer_batch),
+        ("pretrain step", train, args.batch),
+    ):
+        times = {"NCHW": [], "NHWC": []}
+        for _ in range(args.rounds):
+            for layout in times:
+                times[layout].append(seconds_per_call(make(layout), args.steps))
+        rows[task] = ({k: min(v) for k, v in times.items()}, n)
+    print(f"torch {torch.__version__}, {args.threads} thread(s), best of {args.rounds} rounds")
+    for task, (best, n) in rows.items():
+        for layout, s in best.items():
+            print(f"{task:14s} {layout}: {s:.3f} s per batch of {n}, {n / s:8.1f} images/s")
+        print(f"{task:14s} NHWC speed-up: {best['NCHW'] / best['NHWC']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -90,6 +91,31 @@ def test_save_load_roundtrip_fp16(tmp_path: Path) -> None:
     np.testing.assert_allclose(
         loaded.predict_proba(_crops()), model.eval().predict_proba(_crops()), atol=2e-2
     )
+
+
+def test_channels_last_trunk_computes_what_the_nchw_trunk_computes(tmp_path: Path) -> None:
+    """The NHWC layout (encoder.channels_last) changes speed only: same logits and gradients as
+    the same weights in NCHW, and the weight file is the same either way."""
+    torch.manual_seed(0)
+    nhwc = ImageClassifier(EncoderMeta(**{**TINY.__dict__})).train()
+    nchw = copy.deepcopy(nhwc)
+    nchw.trunk._forward_pre_hooks.clear()
+    nchw.to(memory_format=torch.contiguous_format)
+    conv = nhwc.trunk.layer1[0].conv1.weight  # the stem has one input channel: both layouts
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    assert nchw.trunk.layer1[0].conv1.weight.is_contiguous()
+    nhwc.save(tmp_path / "nhwc")
+    nchw.save(tmp_path / "nchw")
+    a, b = (ImageClassifier.from_file(tmp_path / n).state_dict() for n in ("nchw", "nhwc"))
+    for name, v in a.items():
+        torch.testing.assert_close(b[name], v, rtol=0, atol=0)
+    x = torch.randn(6, 1, 24, 24)
+    out = [m(x) for m in (nchw, nhwc)]
+    torch.testing.assert_close(out[1], out[0], rtol=1e-5, atol=1e-5)
+    for o in out:
+        o.square().sum().backward()
+    for (name, p), q in zip(nchw.named_parameters(), nhwc.parameters(), strict=True):
+        torch.testing.assert_close(q.grad, p.grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_wrong_shape_weights_and_bad_json_are_clear(tmp_path: Path) -> None:

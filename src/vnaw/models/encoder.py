@@ -49,6 +49,7 @@ __all__ = [
     "EncoderMeta",
     "ImageClassifier",
     "build_trunk",
+    "channels_last",
     "default_encoder_path",
     "encoder_paths",
     "read_meta",
@@ -80,6 +81,24 @@ def build_trunk(meta: EncoderMeta) -> nn.Module:
             )
         trunk.maxpool = nn.Identity()
     meta.feature_size = int(trunk.num_features)
+    return channels_last(trunk)
+
+
+def _to_channels_last(module: nn.Module, args: tuple) -> tuple:
+    x = args[0]
+    if isinstance(x, Tensor) and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return (x, *args[1:])
+
+
+def channels_last(trunk: nn.Module) -> nn.Module:
+    """Run ``trunk``'s convolutions in NHWC layout: on CPU the shipped encoder's forward pass is
+    ≈1.6× and a pretraining step ≈1.15× faster (``benchmarks/pretrain_throughput.py``), with the
+    same outputs up to rounding. Weights are converted in place (``.to(device)`` and
+    ``load_state_dict`` keep the layout; weight files stay plain), and a pre-hook converts each
+    ``(N, C, H, W)`` input."""
+    trunk.to(memory_format=torch.channels_last)
+    trunk.register_forward_pre_hook(_to_channels_last)
     return trunk
 
 

@@ -24,6 +24,7 @@ from vnaw.models.encoder import (
     DEFAULT_NAME,
     EncoderMeta,
     ImageClassifier,
+    channels_last,
     default_encoder_path,
     encoder_paths,
 )
@@ -138,7 +139,7 @@ def _timm_encoder(
     )
     wpath = None if weights is None else str(weights)
     digest = file_hash(weights) if weights is not None else f"random-init-seed{seed}"
-    return Encoder(trunk.eval(), meta, name, wpath, digest)
+    return Encoder(channels_last(trunk).eval(), meta, name, wpath, digest)
 
 
 def encoder_from_identity(ident: dict[str, Any], source: str = "") -> Encoder:

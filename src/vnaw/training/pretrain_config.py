@@ -135,9 +135,6 @@ class TrainerConfig:
     num_nodes: int = 1
     precision: str = "auto"  # auto: bf16-mixed on GPU, 32-true on CPU
     threads: int = 0  # torch CPU threads; 0 = torch's default
-    # Convolutions in NHWC layout: the same numbers up to rounding, the shipped recipe's steps
-    # 1.14-1.18x faster on CPU (benchmarks/pretrain_throughput.py); tensor cores prefer it too.
-    channels_last: bool = True
     progress: bool = True
     save_half: bool = False  # store the exported encoder in fp16
     val_every: int = 1  # epochs between validations

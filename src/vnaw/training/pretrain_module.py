@@ -37,10 +37,6 @@ class PretrainModule(L.LightningModule):
         self.save_hyperparameters({"config": json.loads(json.dumps(asdict(cfg)))})
         self.meta = encoder_meta(cfg.model, cfg.data.train)
         self.model = ImageClassifier(self.meta)
-        self.memory_format = (
-            torch.channels_last if cfg.trainer.channels_last else torch.contiguous_format
-        )
-        self.model.to(memory_format=self.memory_format)  # kept by .to(device) and load_state_dict
         self.dropout = torch.nn.Dropout(cfg.model.drop_rate)
         self.naw_params = NAWParams(epsilon_rate=cfg.loss.epsilon_rate)
         self.epsilon = 0.0
@@ -49,7 +45,6 @@ class PretrainModule(L.LightningModule):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        x = x.contiguous(memory_format=self.memory_format)
         return self.model.head(self.dropout(self.model.trunk(x)))
 
     def on_train_epoch_start(self) -> None:
@@ -146,8 +141,7 @@ class PretrainModule(L.LightningModule):
     def _eval_step(self, batch: tuple[Tensor, Tensor], split: str) -> None:
         images, targets = batch
         # Scored as deployed (image and mirror averaged), so the best checkpoint is chosen on that.
-        x = to_input(as_nchw(images), self.meta).contiguous(memory_format=self.memory_format)
-        probs = self.model.proba(x, flip=True)
+        probs = self.model.proba(to_input(as_nchw(images), self.meta), flip=True)
         loss = F.nll_loss(probs.clamp_min(1e-8).log(), targets)
         self.log(f"{split}/loss", loss, on_epoch=True, sync_dist=True)
         self.confusion[split].update(probs.argmax(1), targets)
