@@ -3,12 +3,12 @@
 #
 #     scripts/train_default_encoder.sh FERPLUS_DIR MUXSPACE_DIR OUT_DIR
 #
-# Four NLA runs on FERPlus (28 + 10 + 10 + 10 epochs: about 4.3 hours on an idle 2-core machine,
-# 4.2 min per epoch; muxspace's validation part only helps choose cycle 4's checkpoint), then the
+# Four NLA runs on FERPlus (28 + 10 + 10 + 10 epochs: about 3.7 hours on an idle 2-core machine,
+# 3.7 min per epoch; muxspace's validation part only helps choose cycle 4's checkpoint), then the
 # export of the shipped file pair and its ONNX copy to OUT_DIR/ferplus_resnet18_48.*. Resumable:
 # rerun the same command after a crash; a finished run is skipped, an interrupted one continues
 # from its last.ckpt. THREADS=N sets torch's CPU threads (default: every core; one thread takes
-# 7.8 min per epoch there; the shipped file was trained at one, which changes only rounding).
+# about twice as long there; the shipped file was trained at one, which changes only rounding).
 set -euo pipefail
 if [ $# -ne 3 ]; then
     echo "usage: $0 FERPLUS_DIR MUXSPACE_DIR OUT_DIR" >&2
