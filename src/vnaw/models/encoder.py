@@ -93,7 +93,7 @@ def _to_channels_last(module: nn.Module, args: tuple) -> tuple:
 
 def channels_last(trunk: nn.Module) -> nn.Module:
     """Run ``trunk``'s convolutions in NHWC layout: on CPU the shipped encoder's forward pass is
-    ≈1.6× and a pretraining step ≈1.15× faster (``benchmarks/pretrain_throughput.py``), with the
+    ≈1.4× and a pretraining step ≈1.15× faster (``benchmarks/pretrain_throughput.py``), with the
     same outputs up to rounding. Weights are converted in place (``.to(device)`` and
     ``load_state_dict`` keep the layout; weight files stay plain), and a pre-hook converts each
     ``(N, C, H, W)`` input."""
