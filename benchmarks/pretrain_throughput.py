@@ -27,6 +27,13 @@ def as_nchw(model: torch.nn.Module) -> torch.nn.Module:
     return model.to(memory_format=torch.contiguous_format)
 
 
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
 def seconds_per_call(fn, steps: int) -> float:
     fn()  # warm-up
     t = time.perf_counter()
@@ -37,11 +44,11 @@ def seconds_per_call(fn, steps: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--batch", type=int, default=64, help="training images per step")
-    ap.add_argument("--infer-batch", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=8)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=positive, default=1)
+    ap.add_argument("--batch", type=positive, default=64, help="training images per step")
+    ap.add_argument("--infer-batch", type=positive, default=256)
+    ap.add_argument("--steps", type=positive, default=8)
+    ap.add_argument("--rounds", type=positive, default=3)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
