@@ -47,8 +47,14 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_ferplus(root / "ferplus", repeats=3)
     out = root / "run"
     argv = ["--data", f"ferplus:{root / 'ferplus'}", "--epochs", "1", "--out", str(out)]
-    assert _run([*argv, "--set", *TINY]) == 0
+    # Two --set groups: they accumulate (scripts add their own overrides to a caller's).
+    assert _run([*argv, "--set", *TINY[:3], "--set", *TINY[3:], "trainer.seed=3"]) == 0
     return out
+
+
+def test_repeated_set_options_all_reach_the_saved_config(tiny_run: Path) -> None:
+    cfg = load_config(str(tiny_run / "config.yaml"), [])
+    assert (cfg.model.input_size, cfg.optim.batch_size, cfg.trainer.seed) == (24, 8, 3)
 
 
 def test_tiny_run_writes_checkpoints_encoder_and_reports(tiny_run: Path) -> None:

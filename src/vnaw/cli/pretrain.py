@@ -123,7 +123,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-nodes", type=int, help="nodes for DDP")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument(
-        "--set", nargs="+", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=0.05"
+        "--set",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help="config overrides, e.g. optim.lr=0.05 (repeatable; a later value of a key wins)",
     )
     p.set_defaults(func=_cmd_train)
     actions = p.add_subparsers(dest="action", metavar="ACTION")
