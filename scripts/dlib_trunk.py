@@ -18,9 +18,10 @@ that ``vnaw pretrain --set model.pretrained=OUT`` loads:
   is recalibrated on ``--images`` FERPlus training faces so that batch statistics give back the
   converted network at the first step (in eval mode, exactly).
 
-Checked against dlib itself (its C++ descriptor of a test image, 2026-12-01): a plain re-implementation
-of dlib's network on these weights gives dlib's 128 outputs to 2e-7, and the timm port computes that
-network's features to 5e-7 (RGB; grey differs only where the stem's padding reaches the border).
+Checked against dlib itself (its C++ descriptor of a test image, 2026-12-01): a plain
+re-implementation of dlib's network on the weights read here gives dlib's 128 outputs to 2e-7,
+and this port, built with an RGB stem, computes that network's features to 5e-7; the grey stem
+differs only where its padding reaches the border.
 
     python scripts/dlib_trunk.py dlib_face_recognition_resnet_model_v1.dat \\
         --ferplus ../shared/data/ferplus --size 96 --out runs/dlib_trunk.safetensors
@@ -103,9 +104,9 @@ def read_dat(path: str | Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray,
     return layers
 
 
-def timm_state(layers: list, grey: bool = True) -> dict:
-    """State dict of ``timm.create_model("resnet18", in_chans=1 if grey else 3, **TIMM_KWARGS)``
-    computing dlib's levels 4..1 (batch norms in eval mode)."""
+def timm_state(layers: list) -> dict:
+    """State dict of ``timm.create_model("resnet18", in_chans=1, **TIMM_KWARGS)`` computing
+    dlib's levels 4..1 on grey faces (batch norms in eval mode)."""
     import torch
 
     state: dict[str, torch.Tensor] = {}
@@ -122,9 +123,9 @@ def timm_state(layers: list, grey: bool = True) -> dict:
         state[f"{name}.num_batches_tracked"] = torch.tensor(0)
 
     w, b, g, beta, _ = layers[0]
-    if grey:  # (x − m_c)/256 = (x − m̄)/256 + (m̄ − m_c)/256 on every channel
-        b = b + (w.sum((2, 3)) * (MEAN_RGB.mean() - MEAN_RGB) / 256).sum(1)
-        w = w.sum(1, keepdims=True)
+    # grey: (x − m_c)/256 = (x − m̄)/256 + (m̄ − m_c)/256 on every channel
+    b = b + (w.sum((2, 3)) * (MEAN_RGB.mean() - MEAN_RGB) / 256).sum(1)
+    w = w.sum(1, keepdims=True)
     pad = np.zeros(32, np.float32)
     conv("conv1.weight", np.concatenate([w, np.zeros_like(w)]))  # timm's stem is 64 wide
     norm("bn1", np.concatenate([g, pad]), np.concatenate([g * b + beta, pad]))
