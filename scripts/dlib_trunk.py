@@ -199,18 +199,17 @@ def calibrate(state: dict, images) -> dict:
 
 
 def ferplus_images(root: str, size: int, count: int, seed: int = 0):
-    """``count`` FERPlus training faces, as ``vnaw pretrain`` feeds them (grey, resized, normalised)."""
+    """``count`` FERPlus training faces through the package's one preprocessing path, as ``vnaw
+    pretrain`` feeds them (grey, resized, normalised)."""
     import torch
-    from PIL import Image
 
     from vnaw.data.static import read_ferplus
+    from vnaw.models.preprocess import load_crop, normalize
 
     images = read_ferplus(root, "train")
     pick = np.random.default_rng(seed).choice(len(images), min(count, len(images)), replace=False)
-    x = np.stack([np.asarray(Image.open(images.paths[i]).convert("L"), np.float32) for i in pick])
-    x = torch.from_numpy(x / 255)[:, None]
-    x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
-    return (x - MEAN) / STD
+    x = torch.from_numpy(np.stack([load_crop(images.paths[i], size, 1) for i in pick]))
+    return normalize(x.float() / 255, [MEAN], [STD])
 
 
 def pretrain_settings(path: str, size: int) -> list[str]:
