@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from vnaw.errors import ModelFileError
-from vnaw.models.meta import EncoderMeta, default_encoder_path, encoder_paths
+from vnaw.models.meta import EncoderMeta, default_encoder_path, encoder_paths, read_meta
 from vnaw.models.onnx_frames import OnnxFrameModel, onnx_path
 
 
@@ -41,13 +41,14 @@ def test_shipped_onnx_copy_equals_the_pytorch_encoder():
     from vnaw.models.artifact import default_video_model
     from vnaw.models.encoder import ImageClassifier
 
+    # The copy stores its (batch-norm-folded) weights in fp16: within 5e-3, not bit for bit.
     crops = _crops(40)
     got = OnnxFrameModel(threads=1).frame_outputs(crops)
     ref = default_video_model().frame_outputs(crops)
     assert got.shape == (40, 8)
-    np.testing.assert_allclose(got, ref, atol=1e-5)
+    np.testing.assert_allclose(got, ref, atol=5e-3)
     np.testing.assert_allclose(
-        got, ImageClassifier.from_default().predict_proba(crops, flip=False), atol=1e-5
+        got, ImageClassifier.from_default().predict_proba(crops, flip=False), atol=5e-3
     )
     np.testing.assert_allclose(got.sum(1), 1.0, atol=1e-5)
 
@@ -64,7 +65,7 @@ def test_a_copy_made_from_other_weights_is_refused(tmp_path):
     from safetensors.numpy import load_file, save_file
 
     stem = _copy_default(tmp_path)
-    assert OnnxFrameModel(stem).meta.input_size == 48  # an intact copy loads
+    assert OnnxFrameModel(stem).meta == read_meta(encoder_paths(stem)[1])  # an intact copy loads
     weights = encoder_paths(stem)[0]
     state = load_file(weights)
     state["head.bias"] = state["head.bias"] + np.float16(0.5)  # retrained since the export
@@ -97,8 +98,13 @@ def test_export_writes_a_copy_that_equals_pytorch(tmp_path):
     ImageClassifier(meta).save(stem)
     assert export_encoder_onnx(stem) == tmp_path / "enc.onnx"
     crops = _crops(9)
-    np.testing.assert_allclose(
-        OnnxFrameModel(stem, threads=1).frame_outputs(crops),
-        ImageClassifier.from_file(stem).predict_proba(crops, flip=False),
-        atol=1e-5,
-    )
+    want = ImageClassifier.from_file(stem).predict_proba(crops, flip=False)
+    got = OnnxFrameModel(stem, threads=1).frame_outputs(crops)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    fp32_bytes = onnx_path(stem).stat().st_size
+    # --half: fp16 weights, cast back to fp32 on loading; half the file, same numbers to ~1e-3.
+    export_encoder_onnx(stem, half=True)
+    assert onnx_path(stem).stat().st_size < 0.6 * fp32_bytes
+    half = OnnxFrameModel(stem, threads=1).frame_outputs(crops)
+    np.testing.assert_allclose(half, want, atol=5e-3)
+    assert np.abs(half - got).max() > 0  # the weights were rounded

@@ -90,7 +90,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return 0
     from vnaw.inference.export import export_encoder_onnx
 
-    print(f"wrote {w}, {m} and {export_encoder_onnx(w)}")
+    print(f"wrote {w}, {m} and {export_encoder_onnx(w, half=args.half)}")
     return 0
 
 
@@ -152,7 +152,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ex.add_argument(
         "--out", required=True, help="output stem (…/name → name.safetensors + name.json)"
     )
-    ex.add_argument("--half", action="store_true", help="store fp16 weights")
+    ex.add_argument("--half", action="store_true", help="store fp16 weights (in the ONNX copy too)")
     ex.add_argument(
         "--onnx",
         action="store_true",

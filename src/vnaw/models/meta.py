@@ -24,7 +24,7 @@ from vnaw.errors import ModelFileError
 from vnaw.labels import CLASSES
 
 DEFAULT_NAME = "default"  # load_encoder("default") → the weights shipped in vnaw/weights/
-_DEFAULT_STEM = "ferplus_resnet18_48"  # file stem of the shipped encoder
+_DEFAULT_STEM = "ferplus_dlib_resnet18_112"  # file stem of the shipped encoder
 _LOADER_WORDS = ("pretrained", "checkpoint", "path", "file", "url", "hub")
 # Without a temporal model, per-frame probabilities are averaged over ±7 frames ≈ ±0.25 s at 30 fps.
 SMOOTH_HALF_WIDTH = 7
