@@ -60,14 +60,17 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     bad_json.write_text("{not json")
     (d / "bad_encoder.safetensors").write_bytes(b"")
     shipped = json.loads(
-        (Path(__import__("vnaw").__file__).parent / "weights/ferplus_dlib_resnet18_112.json").read_text()
+        (
+            Path(__import__("vnaw").__file__).parent / "weights/ferplus_dlib_resnet18_112.json"
+        ).read_text()
     )
     shipped["model_kwargs"]["checkpoint_path"] = str(d / "anything.pth")
     sneaky = d / "sneaky.json"
     sneaky.write_text(json.dumps(shipped))
     (d / "sneaky.safetensors").write_bytes(
         (
-            Path(__import__("vnaw").__file__).parent / "weights/ferplus_dlib_resnet18_112.safetensors"
+            Path(__import__("vnaw").__file__).parent
+            / "weights/ferplus_dlib_resnet18_112.safetensors"
         ).read_bytes()
     )
     yaml = d / "broken.yaml"

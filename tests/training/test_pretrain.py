@@ -148,6 +148,23 @@ def test_init_starts_training_from_an_encoder(tiny_run: Path, tmp_path: Path) ->
         torch.testing.assert_close(larger.state_dict()[name], value, rtol=0, atol=0)
 
 
+def test_init_encoder_settings_fill_the_unset_model_fields(tiny_run: Path) -> None:
+    """`model.init=default` alone fine-tunes the shipped encoder as it is (its trunk, input size
+    and normalisation), not the from-scratch recipe; fields that are set still win."""
+    from vnaw.models.meta import default_encoder_path, encoder_paths, read_meta
+    from vnaw.training.pretrain_config import ModelConfig, encoder_meta
+
+    shipped = read_meta(encoder_paths(default_encoder_path())[1])
+    fields = ("backbone", "model_kwargs", "stem_pool", "input_size", "channels", "mean", "std")
+    got = encoder_meta(ModelConfig(init="default"))
+    assert {f: getattr(got, f) for f in fields} == {f: getattr(shipped, f) for f in fields}
+    assert encoder_meta(ModelConfig(init="default", input_size=64)).input_size == 64
+    tiny = read_meta(encoder_paths(tiny_run / "encoder")[1])
+    assert (
+        encoder_meta(ModelConfig(init=str(tiny_run / "encoder"))).model_kwargs == tiny.model_kwargs
+    )
+
+
 def test_config_layers_and_unknown_keys(tmp_path: Path) -> None:
     yaml = tmp_path / "c.yaml"
     yaml.write_text("optim:\n  lr: 0.05\nloss:\n  kind: ce\n")

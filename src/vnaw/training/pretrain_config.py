@@ -35,9 +35,11 @@ class DataConfig:
 
 
 # Deviation: the paper's encoder is a Swin Transformer at 224 px (on FERPlus + RAF-DB + AffectNet);
-# the default trunk here must train from scratch on CPU (design §5). The shipped encoder's recipe: a
-# half-width ResNet-18 (stages 32-64-128-256) without the stem max-pool, 48 px grey — it fits 2 CPU
-# cores (≈3–4 min per NLA epoch on FERPlus, 1 thread) and keeps 24×24 maps for small faces.
+# the default trunk here must train from scratch on CPU (design §5). The from-scratch recipe (the
+# shipped encoder's until 2026-12-01; it now starts from dlib's face-recognition trunk,
+# scripts/train_default_encoder.sh): a half-width ResNet-18 (stages 32-64-128-256) without the stem
+# max-pool, 48 px grey — it fits 2 CPU cores (≈3–4 min per NLA epoch on FERPlus, 1 thread) and
+# keeps 24×24 maps for small faces.
 RECIPE_BACKBONE = "resnet18"
 RECIPE = {
     "model_kwargs": {"channels": [32, 64, 128, 256], "stem_width": 32},
@@ -52,9 +54,10 @@ RECIPE = {
 @dataclass
 class ModelConfig:
     backbone: str = RECIPE_BACKBONE  # any timm model name, e.g. swin_tiny_patch4_window7_224
-    # Unset (None) fields take the shipped recipe above for resnet18 and timm's own settings for
-    # any other backbone (its input size, ImageNet normalisation, RGB, no extra arguments), so
-    # changing model.backbone alone gives a working trunk.
+    # Unset (None) fields take those of the model.init encoder when there is one (so
+    # `model.init=default` fine-tunes the shipped encoder as it is), else the from-scratch recipe
+    # above for resnet18 and timm's own settings for any other backbone (its input size, ImageNet
+    # normalisation, RGB, no extra arguments), so changing model.backbone alone gives a working trunk.
     model_kwargs: dict[str, Any] | None = None  # extra timm.create_model arguments
     stem_pool: bool | None = None  # False removes a ResNet's stem max-pool
     input_size: int | None = None
@@ -195,7 +198,9 @@ def encoder_meta(cfg: ModelConfig, train: Sequence[str] = ()) -> EncoderMeta:
     like the ``train`` data specs' images (:func:`vnaw.data.static.framing_of`)."""
     from vnaw.data.static import framing_of
 
-    if cfg.backbone == RECIPE_BACKBONE:
+    if cfg.init and (init := _init_meta(cfg.init)).backbone == cfg.backbone:
+        base = {k: getattr(init, k) for k in RECIPE}  # fine-tuning: the encoder's own settings
+    elif cfg.backbone == RECIPE_BACKBONE:
         base = RECIPE
     else:
         base = {
@@ -215,6 +220,14 @@ def encoder_meta(cfg: ModelConfig, train: Sequence[str] = ()) -> EncoderMeta:
         std=_per_channel(value["std"], value["channels"]),
         framing=cfg.framing or framing_of(train),
     )
+
+
+def _init_meta(init: str) -> EncoderMeta:
+    """The settings of the encoder ``model.init`` names ("default" or a file of the pair)."""
+    from vnaw.models.meta import DEFAULT_NAME, default_encoder_path, encoder_paths, read_meta
+
+    stem = default_encoder_path() if init == DEFAULT_NAME else init
+    return read_meta(encoder_paths(stem)[1])
 
 
 def _timm_defaults(backbone: str) -> dict[str, Any]:
