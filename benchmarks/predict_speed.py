@@ -27,13 +27,14 @@ Run (needs the dev extra for scikit-image)::
     python benchmarks/predict_speed.py --fer-python fer-venv/bin/python --threads 2
 
 Targets (issue 15): ≥ 4× fer's frames/s end to end on 2 cores, CPU/wall ≥ 1.6, peak RSS ≤ 600 MB,
-start-up ≤ 2 s; the last line of the command table says which were met. Measured 2026-11-30 on the
-idle 2-core machine (shipped encoder on ONNX Runtime, faces of 3 frames at a time), default
-options: pipeline 149.5 frames/s (decode 2.1, detect+align 6.2, encode 3.3 ms/frame, overlapping)
-against fer's 29.4 (5.1×); as fresh processes, ``vnaw predict`` 139.5 frames/s end to end (CPU/wall
-1.66, peak RSS 431 MiB, start-up 1.64 s) against fer's 28.9 (CPU/wall 1.92, 138 MiB): 4.8×; a
-5-minute clip peaks at 410 MiB. Over grey noise (``--background noise``) fer runs at 60.6 frames/s
-and vnaw is 2.1× as fast. With a 4 × 512, P = 100 temporal model: 139.2 frames/s.
+start-up ≤ 2 s; the last line of the command table says which were met. Measured 2026-12-01 on the
+idle 2-core machine with the 112 px encoder shipped that day (ONNX Runtime, faces of 3 frames at a
+time), default options: pipeline 229.6 frames/s (decode 1.4, detect+align 4.0, encode 2.9 ms/frame,
+overlapping) against fer's 49.1 (4.68×); as fresh processes, ``vnaw predict`` 228.6 frames/s end
+to end (CPU/wall 1.69, peak RSS 526 MiB, start-up 0.97 s) against fer's 48.9 (CPU/wall 1.93,
+140 MiB): 4.68×; a 5-minute clip peaks at 509 MiB. Over grey noise (``--background noise``) fer
+runs at 116.6 frames/s and vnaw is 1.98× as fast. With a 4 × 512, P = 100 temporal model: 200.0
+frames/s.
 """
 
 from __future__ import annotations
