@@ -224,10 +224,9 @@ def encoder_meta(cfg: ModelConfig, train: Sequence[str] = ()) -> EncoderMeta:
 
 def _init_meta(init: str) -> EncoderMeta:
     """The settings of the encoder ``model.init`` names ("default" or a file of the pair)."""
-    from vnaw.models.meta import DEFAULT_NAME, default_encoder_path, encoder_paths, read_meta
+    from vnaw.models.meta import encoder_paths, read_meta, require_encoder
 
-    stem = default_encoder_path() if init == DEFAULT_NAME else init
-    return read_meta(encoder_paths(stem)[1])
+    return read_meta(encoder_paths(require_encoder(init, "model.init"))[1])
 
 
 def _timm_defaults(backbone: str) -> dict[str, Any]:
