@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
@@ -146,17 +147,36 @@ def merge_structured(
     :class:`ConfigError` naming the file.
     """
     merged = OmegaConf.structured(schema)
-    try:
-        if path is not None:
-            merged = OmegaConf.merge(merged, OmegaConf.load(path))
-        if overrides:
+    if path is not None:
+        try:
+            merged = OmegaConf.merge(merged, _load_mapping(Path(path)))
+        except (OmegaConfBaseException, yaml.YAMLError) as err:
+            raise ConfigError(f"{path}: {' '.join(str(err).split())}") from None
+    if overrides:  # a bad override is blamed on the override, not on the file
+        try:
             merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
-    except (OmegaConfBaseException, yaml.YAMLError) as err:
-        where = f"{path}: " if path is not None else ""
-        raise ConfigError(f"{where}{' '.join(str(err).split())}") from None
+        except (OmegaConfBaseException, yaml.YAMLError) as err:
+            raise ConfigError(f"override: {' '.join(str(err).split())}") from None
+    return OmegaConf.to_object(merged)
+
+
+def _load_mapping(path: Path) -> Any:
+    """The YAML file ``path`` as a mapping of keys (empty for an empty file); anything else (a
+    missing file, text that is not UTF-8, a list or a scalar at the top) is a :class:`ConfigError`
+    naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    return OmegaConf.to_object(merged)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML file (not UTF-8 text)") from None
+    top = yaml.safe_load(text)  # the shape only; OmegaConf's own loader reads the values
+    if top is None:
+        return OmegaConf.create({})
+    if not isinstance(top, dict):
+        what = "a list" if isinstance(top, list) else f"a single value ({type(top).__name__})"
+        raise ConfigError(f"{path}: expected a mapping of keys (key: value), found {what}")
+    return OmegaConf.create(text)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

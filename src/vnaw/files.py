@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -36,8 +37,18 @@ class OutputBusyError(VnawError, RuntimeError):
     """Another process holds the output lock of a folder (:func:`output_lock`)."""
 
 
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def tmp_name(path: str | os.PathLike[str], suffix: str = "") -> Path:
+    """A hidden temporary name next to ``path``, unique per process and per call (pid and a
+    random part), ending in ``suffix`` (writers that pick a format by extension want one):
+    ``.x.png`` -> ``.x.png.tmp-1234-9f2c01ab.png``. Every temporary file or folder of the package
+    is named here, so a cleanup can match ``.NAME.*tmp-*``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{unique_tag()}{suffix}")
+
+
+def unique_tag() -> str:
+    """``<pid>-<8 random hex digits>``: unique per process and per call."""
+    return f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def atomic_write(
@@ -48,7 +59,7 @@ def atomic_write(
     ``size`` (bytes, where the caller knows it) goes into the message of a full disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
+    tmp = tmp_name(path)
     written = 0
     try:
         with open(tmp, "wb") as f:
@@ -88,6 +99,21 @@ def write_error(
     return OSError(errno.ENOSPC, f"No space left on device ({_size(free)} free{need})", str(path))
 
 
+def describe_os_error(err: OSError) -> str:
+    """One line for an ``OSError``: the file it names (a newline in the name shown as ``\\n``),
+    what happened and, for a full disk, that finished work is kept."""
+    where = f"{one_line(str(err.filename))}: " if err.filename else ""
+    what = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        what += " (free some space and run the command again: finished work is kept)"
+    return f"{where}{what}"
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks shown as ``\\n`` / ``\\r``: a file name never splits a line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _free_bytes(folder: Path) -> int:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent  # the folder may not be made yet: the disk it would be on
@@ -116,7 +142,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     same folder, renamed to ``path`` when the block ends without an error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path).with_suffix(path.suffix)  # keeps the extension writers look at
+    tmp = tmp_name(path, path.suffix)  # keeps the extension writers look at
     try:
         try:
             yield tmp
@@ -139,17 +165,24 @@ def _fsync(tmp: Path, path: Path) -> None:
         os.close(fd)
 
 
+_HELD: set[Path] = set()  # output locks held by this process (see output_lock)
+
+
 @contextlib.contextmanager
 def output_lock(root: str | os.PathLike[str], name: str = "vnaw") -> Iterator[Path]:
     """Hold the advisory lock ``root/.<name>.lock`` while the block runs: one writer per output.
 
     A second process asking for the same lock gets :class:`OutputBusyError` at once ("another vnaw
     is writing to ROOT (pid N)") instead of waiting. ``name`` separates writers that may share a
-    folder (e.g. ``extract-rank1``). The lock is released by the kernel when the process dies, so a
-    killed run never leaves a stale lock; the file itself stays (removing it would race). POSIX
-    only: elsewhere the lock is a no-op.
+    folder (e.g. ``extract-rank1``). The lock is a POSIX record lock (``fcntl.lockf``): it belongs
+    to the process, is not inherited by forked data-loader workers, and the kernel drops it the
+    moment the process dies, so a rerun right after ``kill -9`` is accepted. Record locks do not
+    conflict within one process, so this process refuses its own second request itself. The file
+    stays after a run (removing it would race); a block that fails in a folder this call made,
+    leaving only the lock file, removes both. POSIX only: elsewhere the lock is a no-op.
     """
     root = Path(root)
+    made = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     path = root / f".{name}.lock"
     try:
@@ -157,16 +190,19 @@ def output_lock(root: str | os.PathLike[str], name: str = "vnaw") -> Iterator[Pa
     except ImportError:  # pragma: no cover - Windows
         yield path
         return
+    key = path.resolve()
+    if key in _HELD:
+        raise _busy(root, str(os.getpid()))
+    failed = False
     with open(path, "a+") as f:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
             f.seek(0)
-            pid = f.read().strip() or "?"
-            raise OutputBusyError(
-                f"another vnaw is writing to {root} (pid {pid}): wait for it to finish or use "
-                "another output folder"
-            ) from None
+            raise _busy(root, f.read().strip() or "?") from None
+        _HELD.add(key)
         with contextlib.suppress(OSError):  # the pid is for the message only; a full disk
             f.seek(0)  # must fail on the file being written, not here
             f.truncate()
@@ -174,8 +210,28 @@ def output_lock(root: str | os.PathLike[str], name: str = "vnaw") -> Iterator[Pa
             f.flush()
         try:
             yield path
+        except BaseException:
+            failed = True
+            raise
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            _HELD.discard(key)
+            if failed and made:  # a refused command leaves no folder holding only its lock
+                _remove_if_only(root, path)
+            fcntl.lockf(f, fcntl.LOCK_UN)
+
+
+def _busy(root: Path, pid: str) -> OutputBusyError:
+    return OutputBusyError(
+        f"another vnaw is writing to {root} (pid {pid}): wait for it to finish or use another "
+        "output folder"
+    )
+
+
+def _remove_if_only(root: Path, lock: Path) -> None:
+    with contextlib.suppress(OSError):
+        if [p.name for p in root.iterdir()] == [lock.name]:
+            lock.unlink()
+            root.rmdir()
 
 
 def file_hash(path: str | os.PathLike[str]) -> str:
@@ -201,6 +257,24 @@ def load_torch(path: str | os.PathLike[str]) -> Any:
         raise ModelFileError(
             f"{path}: not a readable weights file ({type(err).__name__}: {err})".splitlines()[0]
         ) from None
+
+
+def load_npy(
+    path: str | os.PathLike[str],
+    mmap_mode: str | None = None,
+    error: type[Exception] = ModelFileError,
+) -> Any:
+    """A ``.npy`` array read without pickles (``allow_pickle=False``); a truncated, pickled or
+    foreign file raises ``error`` naming it."""
+    import numpy as np
+
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except FileNotFoundError:
+        raise error(f"{path}: file not found") from None
+    except (ValueError, EOFError, OSError) as err:  # numpy's words for truncated and pickled
+        what = " ".join(str(err).split()) or type(err).__name__
+        raise error(f"{path}: not a readable numeric .npy array ({what})") from None
 
 
 def load_state_dict(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -7,7 +7,10 @@ a command imports the library (torch, Lightning, MediaPipe, …) only when it ru
 
 Errors: the library raises :class:`~vnaw.errors.VnawError` (bad data, configuration, model file,
 video) and ``OSError`` (missing file, full disk); :func:`main` prints either as one line naming
-the file and exits with status 2. ``--debug`` shows the traceback instead.
+the file and exits with status 2. Any other exception reaching :func:`main` is one line too (exit
+status 2), marked "unexpected" with a hint to rerun with ``--debug``: a bad input should never
+show a traceback, and an unforeseen one stays distinguishable from the checked ones. ``--debug``
+shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -72,21 +75,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"vnaw {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # not foreseen: still one line, but marked as a fault of vnaw
+        if debug:
+            raise
+        print(f"vnaw {args.command}: error: {describe_unexpected(err)}", file=sys.stderr)
+        return 2
     finally:  # main() is also called in-process (tests, notebooks): leave warnings as they were
         warnings.formatwarning = formatwarning
 
 
 def describe(err: BaseException) -> str:
     """One line for a user error; an ``OSError`` names its file and, for a full disk, says so."""
-    import errno
+    from vnaw.files import describe_os_error
 
     if isinstance(err, OSError):
-        where = f"{err.filename}: " if err.filename else ""
-        what = err.strerror or str(err)
-        if err.errno == errno.ENOSPC:
-            what += " (free some space and run the command again: finished work is kept)"
-        return f"{where}{what}"
+        return describe_os_error(err)
     return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def describe_unexpected(err: BaseException) -> str:
+    """One line for an exception no part of vnaw turned into a user error: the file it names
+    where it names one, what it says, and how to see where it happened."""
+    from vnaw.files import one_line
+
+    where = next(
+        (
+            f"{one_line(str(v))}: "
+            for v in (getattr(err, "filename", None), getattr(err, "path", None))
+            if v
+        ),
+        "",
+    )
+    what = " ".join(str(err).split())[:300]
+    return (
+        f"{where}unexpected {type(err).__name__}{': ' + what if what else ''} "
+        "(a fault of vnaw or an input it does not check; rerun with --debug for the traceback)"
+    )
 
 
 if __name__ == "__main__":

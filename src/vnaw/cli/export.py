@@ -9,10 +9,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from vnaw.models.artifact import load_video_model
 
     model, _ = load_video_model(args.model)  # a wrong run fails before the heavy imports
+    from pathlib import Path
+
+    from vnaw.files import output_lock
     from vnaw.inference.export import export_onnx, max_abs_diff
 
-    out = export_onnx(model, args.out, opset=args.opset)
-    diff = max_abs_diff(model, out)
+    target = Path(args.out)
+    with output_lock(target.parent, f"export-{target.name}"):  # one writer per .onnx file
+        out = export_onnx(model, target, opset=args.opset)
+        diff = max_abs_diff(model, out)
     print(
         f"export: wrote {out} (opset {args.opset}); ONNX Runtime vs PyTorch max abs diff {diff:.2e}"
     )

@@ -19,13 +19,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.skip_bad:
         overrides.append("data.skip_bad=true")
     from vnaw.config import load_config_args
-    from vnaw.training.train import finished_run, train
+    from vnaw.errors import ConfigError
+    from vnaw.training.train import earlier_run, finished_run, train
 
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other: continue or start over")
     cfg = load_config_args(args.config, overrides)
     done = finished_run(cfg) if args.resume else None
     if done:  # --resume on a finished run: say so, train nothing
         print(done)
         return 0
+    held = None if args.resume or args.overwrite else earlier_run(cfg.out_dir)
+    if held:  # never train over a run silently
+        raise ConfigError(
+            f"{cfg.out_dir}: holds {held}; use --resume to continue it, --overwrite to train a "
+            "new run in its place, or another out_dir"
+        )
     run_dir = train(cfg, resume=args.resume)
     print(f"run directory: {run_dir}")
     return 0
@@ -42,6 +51,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="configuration overrides")
     p.add_argument(
         "--resume", action="store_true", help="continue from <out>/checkpoints/last.ckpt"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train a new run in an out_dir that holds one (default: refuse)",
     )
     p.add_argument("--devices", help="devices per node: a count, a list like 0,1, or auto")
     p.add_argument("--num-nodes", dest="num_nodes", type=int, help="number of nodes (DDP)")

@@ -42,7 +42,7 @@ from vnaw.data.synth_episodes import (
     noisy_episodes,
 )
 from vnaw.data.synth_faces import make_identities, render_track, runs_mask
-from vnaw.files import atomic_json
+from vnaw.files import atomic_json, tmp_name
 from vnaw.labels import CLASSES, IGNORE_INDEX
 
 
@@ -135,7 +135,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
     import av
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    tmp = tmp_name(path, path.suffix)
     with av.open(str(tmp), mode="w") as container:
         try:
             stream = container.add_stream("libx264", rate=fps)

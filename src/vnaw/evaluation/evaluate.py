@@ -28,7 +28,7 @@ from vnaw.errors import ConfigError, DataError
 from vnaw.evaluation.metrics import confusion_matrix, f1_from_confusion
 from vnaw.evaluation.plots import plot_confusion, plot_timeline, plot_weight_histogram
 from vnaw.evaluation.tables import ResultRow, to_json, to_markdown
-from vnaw.files import atomic_path, atomic_text
+from vnaw.files import atomic_path, atomic_text, load_npy
 from vnaw.inference.windows import ambiguity, predict_video
 from vnaw.labels import CLASSES
 from vnaw.models.video import VideoModel
@@ -99,7 +99,7 @@ def evaluate(
     metrics = score_table(table, out_dir, with_clean=clean is not None)
     weights = (model.run_dir or out_dir) / "naw_weights.npy"
     if weights.is_file():
-        plot_weight_histogram(np.load(weights), out_dir / "naw_weights.png")
+        plot_weight_histogram(load_npy(weights), out_dir / "naw_weights.png")
     return metrics
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import os
 import shutil
 import sys
@@ -42,7 +43,14 @@ from vnaw.faces.outputs import FACES_DIR, check_same_source, check_unique_stems,
 from vnaw.faces.track import IoUTracker, name_tracks
 from vnaw.faces.types import FaceConfig
 from vnaw.faces.video import iter_frames
-from vnaw.files import atomic_path, output_lock
+from vnaw.files import (
+    atomic_path,
+    describe_os_error,
+    one_line,
+    output_lock,
+    unique_tag,
+    write_error,
+)
 
 __all__ = ["FACES_DIR", "is_done", "process_video", "run_faces"]
 
@@ -71,7 +79,7 @@ def process_video(
 
     name = path.stem
     crops_root = root / CROPS_DIR
-    tmp = crops_root / f".partial-{name}-{os.getpid()}"
+    tmp = crops_root / f".partial-{name}-{unique_tag()}"
     tmp.mkdir(parents=True)
     detect = make_detector(detector, detector_weights, config)
     tracker = IoUTracker()
@@ -181,7 +189,14 @@ def _worker(
 ) -> tuple[Path, dict | None, str | None]:
     try:
         return path, process_video(path, root, config, detector, weights, progress), None
-    except (VideoError, OSError, ValueError) as err:
+    except OSError as err:  # the file being written (crops or table), the video, free space
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            target = Path(err.filename) if err.filename else root / CROPS_DIR / path.stem
+            err = write_error(err, target)
+        if err.filename is not None and Path(err.filename) == path:
+            return path, None, describe_os_error(err)
+        return path, None, f"{one_line(str(path))}: {describe_os_error(err)}"
+    except (VideoError, ValueError) as err:
         return path, None, str(err)
 
 

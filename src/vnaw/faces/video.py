@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,10 @@ def check_video_file(path: Path) -> None:
 
 
 def iter_frames(path: str | os.PathLike[str]) -> Iterator[Frame]:
-    """Decode all video frames of ``path`` in order, as RGB, with their timestamps.
+    """Decode all video frames of ``path`` in order, as RGB, with their timestamps, upright: a
+    frame with rotation metadata (a display matrix, as phones write) is turned as a player would
+    show it, so boxes, crops, overlay and report are upright. A file with several video streams
+    uses the first and says so (a warning).
 
     Raises :class:`VideoError` (naming the file) if the file is not a readable video, has no video
     stream, or breaks off with a decoding error.
@@ -41,6 +45,11 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[Frame]:
     with container:
         if not container.streams.video:
             raise VideoError(f"{path}: contains no video stream")
+        if len(container.streams.video) > 1:  # said once per file (warnings shows a line once)
+            warnings.warn(
+                f"{path}: {len(container.streams.video)} video streams; using the first",
+                stacklevel=2,
+            )
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 30)
@@ -49,7 +58,7 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[Frame]:
             for frame in container.decode(stream):
                 # Timestamps, not index / fps: variable-frame-rate videos stay in real time.
                 t = frame.time if frame.time is not None else index / rate
-                yield Frame(index, float(t), _rgb(frame))
+                yield Frame(index, float(t), upright(_rgb(frame), rotation(frame)))
                 index += 1
         except av.FFmpegError as err:
             raise VideoError(
@@ -81,6 +90,33 @@ def _rgb(frame) -> np.ndarray:
 
         return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
     return frame.to_ndarray(format="rgb24")
+
+
+def rotation(frame) -> int:
+    """The counter-clockwise turn, a multiple of 90 degrees, that shows a decoded frame upright:
+    its display matrix (phone videos: portrait stored as landscape), 0 without one."""
+    degrees = getattr(frame, "rotation", 0) or 0
+    return round(degrees / 90) * 90 % 360
+
+
+def upright(rgb: np.ndarray, degrees: int) -> np.ndarray:
+    """``rgb`` turned ``degrees`` counter-clockwise (a multiple of 90), contiguous in memory."""
+    if degrees % 360 == 0:
+        return rgb
+    return np.ascontiguousarray(np.rot90(rgb, k=degrees // 90))
+
+
+def first_rotation(path: str | os.PathLike[str]) -> int:
+    """:func:`rotation` of the first frame of ``path`` (0 when it cannot be read)."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            for frame in c.decode(c.streams.video[0]):
+                return rotation(frame)
+    except (av.FFmpegError, IndexError, OSError, UnicodeDecodeError):
+        pass
+    return 0
 
 
 def find_videos(path: str | os.PathLike[str]) -> list[Path]:

@@ -45,7 +45,7 @@ from torch import Tensor
 from vnaw.augment.video import erase_mask
 from vnaw.data.affwild2 import VideoRecord, nearest_crop_index
 from vnaw.errors import StoreError
-from vnaw.files import atomic_json, atomic_write
+from vnaw.files import atomic_json, atomic_write, load_npy
 
 STORE_FORMAT = 1
 MANIFEST = "manifest.json"
@@ -223,7 +223,8 @@ class FeatureStore:
             raise StoreError(f"view {view} outside 0..{self.erased_views} in {self.path}")
         key = (video, view)
         if key not in self._open:
-            self._open[key] = np.load(view_file(self.path, video, view), mmap_mode="r")
+            path = view_file(self.path, video, view)
+            self._open[key] = load_npy(path, mmap_mode="r", error=StoreError)
         return self._open[key]
 
     def has_crop(self, video: str) -> np.ndarray:

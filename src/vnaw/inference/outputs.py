@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vnaw.faces.video import first_rotation, upright
 from vnaw.files import atomic_path
 from vnaw.inference.predict import TrackResult, VideoResult
 from vnaw.inference.table import video_table, write_table
@@ -113,11 +114,14 @@ def _overlay(path: Path, result: VideoResult, out_path: Path) -> None:
     from vnaw.evaluation.plots import CLASS_COLORS
 
     colours = [tuple(int(255 * c) for c in _rgb(col)) for col in CLASS_COLORS]
+    turn = first_rotation(path)  # the frames are drawn upright, as the boxes were found
     with av.open(str(path)) as src, av.open(str(out_path), "w", format="mp4") as dst:
         vin = src.streams.video[0]
         ain = src.streams.audio[0] if src.streams.audio else None
         vout = dst.add_stream("libx264", rate=vin.average_rate or 30)
         vout.width, vout.height = vin.codec_context.width, vin.codec_context.height
+        if turn in (90, 270):
+            vout.width, vout.height = vout.height, vout.width
         vout.pix_fmt, vout.options = "yuv420p", {"preset": "veryfast", "crf": "23"}
         aout = _audio_copy(dst, ain)
         k = 0
@@ -129,7 +133,7 @@ def _overlay(path: Path, result: VideoResult, out_path: Path) -> None:
                 continue
             for frame in packet.decode():
                 if k < len(result.times):
-                    img = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                    img = np.ascontiguousarray(upright(frame.to_ndarray(format="rgb24"), turn))
                     for tr in result.tracks:
                         annotate(img, tr, k, colours)
                     dst.mux(vout.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))

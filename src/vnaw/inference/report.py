@@ -14,8 +14,10 @@ import base64
 import html
 import json
 import os
+import re
 from importlib.resources import files
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -64,7 +66,7 @@ def _video_tag(video: Path, page: Path) -> str:
     if video.stat().st_size <= EMBED_LIMIT:
         src = f"data:{kind};base64," + base64.b64encode(video.read_bytes()).decode()
     else:
-        src = html.escape(Path(os.path.relpath(video.resolve(), page.parent.resolve())).as_posix())
+        src = _href(Path(os.path.relpath(video.resolve(), page.parent.resolve())))
     return f'<video id="video" controls muted preload="auto" src="{src}"></video>'
 
 
@@ -79,9 +81,13 @@ def render(title: str, note: str, video_tag: str, summary_html: str, data: dict)
         "__SUMMARY__": summary_html,
         "__DATA__": payload,
     }
-    for key, value in parts.items():
-        template = template.replace(key, value)
-    return template
+    # One pass: a title or file name that contains "__DATA__" is text, never a placeholder.
+    return re.sub("|".join(parts), lambda m: parts[m.group(0)], template)
+
+
+def _href(relative: Path) -> str:
+    """A relative link to a file whatever its name holds (``#``, ``?``, ``%``, spaces, quotes)."""
+    return html.escape(quote(relative.as_posix()))
 
 
 def write_video_report(
@@ -107,8 +113,7 @@ def write_video_report(
 def write_index(out: Path, reports: list[tuple[str, Path]], summary_df) -> Path:
     """``OUT/index.html``: the batch summary and a link to each video's page."""
     links = "".join(
-        f'<li><a href="{html.escape(p.relative_to(out).as_posix())}">{html.escape(k)}</a></li>'
-        for k, p in reports
+        f'<li><a href="{_href(p.relative_to(out))}">{html.escape(k)}</a></li>' for k, p in reports
     )
     table = summary_df.to_html(index=False, float_format="%.3f", na_rep="", border=0)
     body = (

@@ -84,8 +84,11 @@ def run_dir_of(path: str | Path) -> tuple[Path, Path]:
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
+    path = run_dir / CONFIG_FILE
+    if not path.read_bytes().strip():  # defaults would fit no weights: blame the file, not them
+        raise ModelFileError(f"{path}: empty; not a run configuration")
     try:
-        return load_config(run_dir / CONFIG_FILE)
+        return load_config(path)
     except ConfigError as err:
         raise ModelFileError(f"{run_dir / CONFIG_FILE}: not a run configuration ({err})") from None
 

@@ -83,6 +83,7 @@ class EncoderMeta:
                 f"{source}: model_kwargs may not set {risky} (weights come only "
                 "from the encoder's own .safetensors file)"
             )
+        _check_types(data, source)
         meta = cls(**data)
         meta.mean, meta.std, meta.classes = tuple(meta.mean), tuple(meta.std), tuple(meta.classes)
         if meta.channels not in (1, 3):
@@ -98,6 +99,44 @@ class EncoderMeta:
                 f"{source}: classes {list(meta.classes)} differ from {list(CLASSES)}"
             )
         return meta
+
+
+def _check_types(data: dict[str, Any], source: str) -> None:
+    """Each field of an encoder JSON of its JSON type (and a sensible input size): a wrong one
+    is a :class:`ModelFileError` naming the file, not a failure deep inside timm or numpy."""
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    checks = {
+        "backbone": (lambda v: isinstance(v, str) and v != "", "a timm model name"),
+        "stem_pool": (lambda v: isinstance(v, bool), "true or false"),
+        "input_size": (
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 4096,
+            "a whole number of pixels from 8 to 4096",
+        ),
+        "channels": (lambda v: isinstance(v, int) and not isinstance(v, bool), "1 or 3"),
+        "mean": (
+            lambda v: isinstance(v, (list, tuple)) and all(map(number, v)),
+            "a list of numbers",
+        ),
+        "std": (
+            lambda v: isinstance(v, (list, tuple)) and all(number(x) and x > 0 for x in v),
+            "a list of positive numbers",
+        ),
+        "classes": (
+            lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
+            "names",
+        ),
+        "feature_size": (
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "≥ 0",
+        ),
+        "framing": (lambda v: isinstance(v, str), "a framing name"),
+    }
+    for key, (ok, expected) in checks.items():
+        if key in data and not ok(data[key]):
+            raise ModelFileError(f"{source}: {key} must be {expected}, got {data[key]!r}")
 
 
 def encoder_paths(path: str | Path) -> tuple[Path, Path]:

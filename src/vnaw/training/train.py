@@ -22,6 +22,7 @@ videos out instead).
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -134,6 +135,14 @@ def finished_run(cfg: RunConfig) -> str | None:
     if epochs is None or not (run_dir / "model.safetensors").is_file():
         return None
     return finished_note(run_dir, epochs)
+
+
+def earlier_run(run_dir: str | os.PathLike[str]) -> str | None:
+    """What an earlier run left in ``run_dir`` ("a run (model.safetensors, …)"), or ``None`` when
+    it holds neither a model nor a checkpoint (a new folder, or one of a run refused early)."""
+    run_dir = Path(run_dir)
+    found = [f for f in ("model.safetensors", "checkpoints/last.ckpt") if (run_dir / f).is_file()]
+    return f"a run ({', '.join(found)})" if found else None
 
 
 def train(
