@@ -60,3 +60,77 @@ def test_train_refuses_a_run_folder_being_written(tmp_path):
     with Holder(run, "train"), pytest.raises(OutputBusyError, match=re.escape(str(run))):
         train(tiny_cfg(root, run), store=store)
     assert not (run / "config.yaml").exists()  # refused before any work
+
+
+_RUN_WITH_WORKERS = """
+import os, sys, time
+import torch
+from torch.utils.data import DataLoader, Dataset
+from vnaw.files import output_lock
+
+class Slow(Dataset):
+    def __len__(self):
+        return 1000
+    def __getitem__(self, i):
+        if i < 2:
+            print("worker", os.getpid(), flush=True)
+        time.sleep(0.5)
+        return i
+
+with output_lock(sys.argv[1], "train"):
+    loader = DataLoader(Slow(), num_workers=2, multiprocessing_context="fork")
+    for _ in loader:
+        pass
+"""
+
+
+def test_a_rerun_right_after_kill_9_of_a_run_with_forked_workers_is_accepted(tmp_path):
+    """The forked data-loader workers outlive a killed run for a while; the lock is the run's
+    own (a POSIX record lock is not inherited), so it goes with the run, not with them."""
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _RUN_WITH_WORKERS, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    workers = {int(proc.stdout.readline().split()[1]) for _ in range(2)}
+    assert proc.pid not in workers
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    try:
+        alive = [w for w in workers if _alive(w)]
+        assert alive, "the workers should still be running (they notice their parent's death late)"
+        with output_lock(tmp_path, "train") as path:  # accepted at once
+            assert path.read_text().strip() == str(os.getpid())
+    finally:
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_refused_command_leaves_no_folder_holding_only_its_lock(tmp_path):
+    out = tmp_path / "new" / "out"
+    with pytest.raises(ValueError, match="bad input"), output_lock(out, "predict"):
+        raise ValueError("bad input")
+    assert not out.exists()
+    kept = tmp_path / "kept"  # a folder that was there before is left as it was
+    kept.mkdir()
+    with pytest.raises(ValueError), output_lock(kept, "predict"):
+        raise ValueError("bad input")
+    assert kept.is_dir()
+
+
+def test_one_process_asking_twice_is_refused(tmp_path):
+    with output_lock(tmp_path, "faces"):
+        with pytest.raises(OutputBusyError, match=f"pid {os.getpid()}"):
+            with output_lock(tmp_path, "faces"):
+                pass
+    with output_lock(tmp_path, "faces"):  # released
+        pass

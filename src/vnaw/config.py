@@ -152,11 +152,11 @@ def merge_structured(
             merged = OmegaConf.merge(merged, _load_mapping(Path(path)))
         except (OmegaConfBaseException, yaml.YAMLError) as err:
             raise ConfigError(f"{path}: {' '.join(str(err).split())}") from None
-    if overrides:  # a bad override is blamed on the override, not on the file
+    for override in overrides or []:  # one at a time: a bad one is named, not the file
         try:
-            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(list(overrides)))
+            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist([override]))
         except (OmegaConfBaseException, yaml.YAMLError) as err:
-            raise ConfigError(f"override: {' '.join(str(err).split())}") from None
+            raise ConfigError(f"override {override}: {' '.join(str(err).split())}") from None
     return OmegaConf.to_object(merged)
 
 

@@ -142,6 +142,7 @@ def _more_corpus(d: Path, good: Path) -> dict[str, Path]:
     (bad_resume / "checkpoints").mkdir(parents=True)
     (bad_resume / "checkpoints" / "last.ckpt").write_bytes(b"PK\x03\x04 truncated")
     return {
+        **_broken_runs(d, good, store),
         "bad_crop": bad_crop,
         "bad_crop_file": crop,
         "no_labels": no_labels,
@@ -150,6 +151,41 @@ def _more_corpus(d: Path, good: Path) -> dict[str, Path]:
         "videos": videos,
         "bad_resume": bad_resume,
     }
+
+
+def _broken_runs(d: Path, good: Path, store: Path) -> dict[str, Path]:
+    """Runs whose config.yaml is a list, not UTF-8 or empty; runs with a truncated or pickled
+    naw_weights.npy; encoder JSONs with a wrong input_size; a feature store with a pickled array."""
+    import shutil
+
+    import numpy as np
+
+    out: dict[str, Path] = {}
+    for key, text in (("list_cfg", b"- 1\n"), ("latin1_cfg", b"mode: \xe9t\xe9\n"), ("empty_cfg", b"")):
+        run = make_run(d / key)
+        (run / "config.yaml").write_bytes(text)
+        out[key] = run
+    np.save(d / "weights.npy", np.linspace(0, 1, 50))
+    for key in ("truncated_naw", "pickled_naw"):
+        out[key] = make_run(d / key)
+    data = (d / "weights.npy").read_bytes()
+    (out["truncated_naw"] / "naw_weights.npy").write_bytes(data[: len(data) // 2])
+    np.save(out["pickled_naw"] / "naw_weights.npy", np.array([{}, 1], dtype=object))
+    shipped = Path(__import__("vnaw").__file__).parent / "weights/ferplus_dlib_resnet18_112"
+    for key, size in (("size0", 0), ("size_str", "big")):
+        meta = json.loads(shipped.with_suffix(".json").read_text())
+        meta["input_size"] = size
+        (d / f"{key}.json").write_text(json.dumps(meta))
+        shutil.copy(shipped.with_suffix(".safetensors"), d / f"{key}.safetensors")
+        out[key] = d / f"{key}.json"
+    pickled_store = d / "pickled_store"
+    shutil.copytree(store, pickled_store)
+    victim = sorted(pickled_store.glob("*.npy"))[0]
+    np.save(victim, np.array([{"x": 1}], dtype=object))
+    out["pickled_store"], out["pickled_store_file"] = pickled_store, victim
+    finished = make_run(d / "finished_run")
+    out["finished"] = finished
+    return out
 
 
 # (name, argv with {placeholders}, what the line must name)
@@ -202,6 +238,28 @@ CASES = [
     ("evaluate: label out of range", ["evaluate", "{run}", "--data", "{bad_label}"], "{bad_label_file}"),
     # Broken or malicious checkpoints for `train --resume`.
     ("train --resume: garbage last.ckpt", ["train", "data.root={good}", "data.features={store}", "out_dir={bad_resume}", "--resume"], "last.ckpt"),
+    # A run's config.yaml that is a list, not UTF-8 or empty, in every command that reads runs.
+    ("evaluate: config.yaml a list", ["evaluate", "{list_cfg}", "--data", "{good}"], "{list_cfg}/config.yaml"),
+    ("evaluate: config.yaml not UTF-8", ["evaluate", "{latin1_cfg}", "--data", "{good}"], "{latin1_cfg}/config.yaml"),
+    ("evaluate: config.yaml empty", ["evaluate", "{empty_cfg}", "--data", "{good}"], "{empty_cfg}/config.yaml"),
+    ("predict: config.yaml a list", ["predict", "{no_videos}", "--model", "{list_cfg}", "--out", "{out}/p3"], "{list_cfg}/config.yaml"),
+    ("predict: config.yaml not UTF-8", ["predict", "{no_videos}", "--model", "{latin1_cfg}", "--out", "{out}/p4"], "{latin1_cfg}/config.yaml"),
+    ("export: config.yaml a list", ["export", "--model", "{list_cfg}", "--out", "{out}/m2.onnx"], "{list_cfg}/config.yaml"),
+    ("export: config.yaml empty", ["export", "--model", "{empty_cfg}", "--out", "{out}/m3.onnx"], "{empty_cfg}/config.yaml"),
+    ("submit: config.yaml not UTF-8", ["submit", "{latin1_cfg}", "--data", "{good}", "--test-list", "{test_list}", "--out", "{out}/sub.txt"], "{latin1_cfg}/config.yaml"),
+    ("submit: config.yaml a list", ["submit", "{list_cfg}", "--data", "{good}", "--test-list", "{test_list}", "--out", "{out}/sub2.txt"], "{list_cfg}/config.yaml"),
+    # Encoder JSONs with input_size 0 or a string.
+    ("extract: encoder input_size 0", ["extract", "--data", "{good}", "--out", "{out}/s8", "--encoder", "{size0}"], "{size0}"),
+    ("extract: encoder input_size a string", ["extract", "--data", "{good}", "--out", "{out}/s9", "--encoder", "{size_str}"], "{size_str}"),
+    ("predict --encoder: input_size 0", ["predict", "{no_videos}", "--encoder", "{size0}", "--out", "{out}/p5"], "{size0}"),
+    ("predict --encoder: input_size a string", ["predict", "{no_videos}", "--encoder", "{size_str}", "--out", "{out}/p6"], "{size_str}"),
+    # Truncated or pickled .npy files (read with allow_pickle=False).
+    ("evaluate: truncated naw_weights.npy", ["evaluate", "{truncated_naw}", "--data", "{good}"], "naw_weights.npy"),
+    ("evaluate: pickled naw_weights.npy", ["evaluate", "{pickled_naw}", "--data", "{good}"], "naw_weights.npy"),
+    ("train: pickled feature array", ["train", "data.root={good}", "data.features={pickled_store}", "out_dir={out}/t11", "trainer.progress_bar=false"], "{pickled_store_file}"),
+    # Silent choices made loud, and blame put where it belongs.
+    ("train: into an earlier run", ["train", "data.root={good}", "data.features={store}", "out_dir={finished}"], "--overwrite"),
+    ("train: bad override after a config", ["train", "demo", "foo.bar=1", "out_dir={out}/t12"], "override foo.bar=1: Key 'foo'"),
 ]  # fmt: skip
 
 
@@ -220,6 +278,8 @@ def test_bad_input_is_one_line_exit_2(name, argv, names, corpus, capsys) -> None
     assert len(problem) == 1, err
     assert "Traceback" not in captured.err
     assert _fill(names, corpus) in problem[0], problem[0]
+    assert "unexpected" not in problem[0], problem[0]  # a checked error, not the catch-all
+    assert "demo.yaml" not in problem[0], problem[0]  # only blamed where the fault is
     # Nothing half-written: no temporary files, no new result files.
     after = {p for p in corpus["out"].rglob("*")} if corpus["out"].exists() else set()
     assert not [p for p in after if ".tmp" in p.name], after
@@ -232,6 +292,38 @@ def test_debug_shows_the_traceback(corpus) -> None:
     assert res.returncode != 0 and "Traceback" in res.stderr and "DataError" in res.stderr
     res = subprocess.run([*argv[:3], *argv[4:]], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+
+
+def test_an_unforeseen_exception_is_one_line_too(monkeypatch, capsys) -> None:
+    """The catch-all: one line with the type, the message and the file where the exception names
+    one, marked as unexpected and pointing at --debug; --debug re-raises it."""
+    import vnaw.cli.info as info
+
+    def boom(args):
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setattr(info, "add_parser", _parser_with(boom, info.add_parser))
+    assert main(["info"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("vnaw info: error: unexpected UnicodeDecodeError: ") and "--debug" in err
+    with pytest.raises(UnicodeDecodeError):
+        main(["--debug", "info"])
+
+    def missing(args):
+        raise KeyError("frames")
+
+    monkeypatch.setattr(info, "add_parser", _parser_with(missing, info.add_parser))
+    assert main(["info"]) == 2
+    assert "unexpected KeyError: 'frames'" in capsys.readouterr().err
+
+
+def _parser_with(func, add_parser):
+    def add(sub):
+        add_parser(sub)
+        sub.choices["info"].set_defaults(func=func)
+
+    return add
 
 
 @pytest.mark.parametrize("name", ["empty.mp4", "text.mp4", "noise.avi", "truncated.mp4"])

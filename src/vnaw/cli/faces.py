@@ -20,16 +20,19 @@ def _cmd_faces(args: argparse.Namespace) -> int:
     videos = find_videos(args.input)
     if not videos:
         raise FileNotFoundError(2, "no video files found", args.input)
-    errors = run_faces(
-        videos,
-        Path(args.out),
-        config,
-        workers=args.workers,
-        detector=args.detector,
-        detector_weights=args.detector_weights,
-        overwrite=args.overwrite,
-        progress=not args.quiet,
-    )
+    from vnaw.inference.quiet import native_stderr_silenced
+
+    with native_stderr_silenced(args.quiet):  # --quiet: MediaPipe's native log lines too
+        errors = run_faces(
+            videos,
+            Path(args.out),
+            config,
+            workers=args.workers,
+            detector=args.detector,
+            detector_weights=args.detector_weights,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
     if errors:
         if len(videos) > 1:  # a batch: the count after the per-video lines
             print(f"faces: {len(errors)} of {len(videos)} video(s) failed", file=sys.stderr)
@@ -59,5 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_detector_arguments(p)
     p.add_argument("--workers", type=int, default=1, help="videos processed in parallel")
     p.add_argument("--overwrite", action="store_true", help="redo videos already finished")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress output and no native log lines"
+    )
     p.set_defaults(func=_cmd_faces)

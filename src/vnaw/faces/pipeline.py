@@ -245,10 +245,10 @@ def _run(
     def report(path: Path, summary: dict | None, err: str | None) -> None:
         if err is not None:
             errors.append(err)
-            tqdm.write(f"faces: FAILED {err}", file=sys.stderr)
+            tqdm.write(f"faces: FAILED {one_line(err)}", file=sys.stderr)
         elif progress:
             tqdm.write(
-                f"faces: {summary['video']}: {summary['frames']} frames, "
+                f"faces: {one_line(summary['video'])}: {summary['frames']} frames, "
                 f"{summary['frames_with_face']} with a face, tracks {summary['tracks']}",
                 file=sys.stderr,
             )

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from vnaw.errors import VnawError
 from vnaw.faces.types import FaceConfig
+from vnaw.files import one_line
 from vnaw.inference.outputs import output_keys, write_outputs, write_overlay
 from vnaw.inference.predict import predict_file
 from vnaw.inference.table import summary, write_table
@@ -48,7 +49,7 @@ class Batch:
     def _say(self, line: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(f"predict: {line}", file=sys.stderr)
+        tqdm.write(f"predict: {one_line(line)}", file=sys.stderr)
 
     def run(self, videos: list[Path]) -> None:
         from tqdm import tqdm
@@ -110,7 +111,10 @@ class Batch:
             self.written.append(write_index(self.out, self.reports, table))
 
     def final_line(self) -> str:
-        """One line: what was read, and what was written where."""
+        """One line, whatever the file names hold: what was read, and what was written where."""
+        return one_line(self._final_line())
+
+    def _final_line(self) -> str:
         what = f"{self.videos} video(s), {self.frames} frames"
         if self.no_face:
             what += f", {len(self.no_face)} without a face"

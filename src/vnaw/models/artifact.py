@@ -90,7 +90,8 @@ def load_run_config(run_dir: Path) -> RunConfig:
     try:
         return load_config(path)
     except ConfigError as err:
-        raise ModelFileError(f"{run_dir / CONFIG_FILE}: not a run configuration ({err})") from None
+        why = str(err).removeprefix(f"{path}: ")
+        raise ModelFileError(f"{path}: not a run configuration ({why})") from None
 
 
 def _temporal_state(weights: Path) -> dict[str, Any]:
