@@ -161,7 +161,11 @@ def _broken_runs(d: Path, good: Path, store: Path) -> dict[str, Path]:
     import numpy as np
 
     out: dict[str, Path] = {}
-    for key, text in (("list_cfg", b"- 1\n"), ("latin1_cfg", b"mode: \xe9t\xe9\n"), ("empty_cfg", b"")):
+    for key, text in (
+        ("list_cfg", b"- 1\n"),
+        ("latin1_cfg", b"mode: \xe9t\xe9\n"),
+        ("empty_cfg", b""),
+    ):
         run = make_run(d / key)
         (run / "config.yaml").write_bytes(text)
         out[key] = run

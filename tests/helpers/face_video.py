@@ -26,9 +26,12 @@ def write_video(
     faces: int = 1,
     face_size: int = 150,
     background: np.ndarray | None = None,
+    rotation: int = 0,
 ) -> Path:
     """An h264 mp4 of ``frames`` frames with 0, 1 (swaying left-right and bobbing) or 2 faces,
-    over ``background`` (``height × width × 3`` uint8; default: grey noise)."""
+    over ``background`` (``height × width × 3`` uint8; default: grey noise). ``rotation`` (90,
+    180, 270): stored as a phone stores it — each upright frame turned that much clockwise, with a
+    display matrix saying to turn it back counter-clockwise."""
     import av
 
     path = Path(path)
@@ -39,6 +42,10 @@ def write_video(
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if rotation % 180:
+            stream.width, stream.height = height, width
+        if rotation:
+            stream.set_display_rotation(rotation)
         stream.options = {"preset": "ultrafast", "crf": "23"}
         for k in range(frames):
             frame = background.copy()
@@ -51,6 +58,7 @@ def write_video(
                 x = int((width - face_size) / 2 * (1 + 0.8 * np.sin(2 * np.pi * k / (6 * fps))))
                 y = int((height - face_size) / 2 + 20 * np.sin(2 * np.pi * k / (3 * fps)))
                 frame[y : y + face_size, x : x + face_size] = img
+            frame = np.ascontiguousarray(np.rot90(frame, k=-(rotation // 90)))
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():
