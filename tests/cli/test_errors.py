@@ -288,6 +288,13 @@ def test_bad_input_is_one_line_exit_2(name, argv, names, corpus, capsys) -> None
     after = {p for p in corpus["out"].rglob("*")} if corpus["out"].exists() else set()
     assert not [p for p in after if ".tmp" in p.name], after
     assert not [p for p in after - before if p.suffix in (".onnx", ".safetensors", ".csv")]
+    # … and no folder holding nothing but a lock file.
+    lock_only = [
+        p
+        for p in after
+        if p.is_dir() and (kids := list(p.iterdir())) and all(k.suffix == ".lock" for k in kids)
+    ]
+    assert not lock_only, lock_only
 
 
 def test_debug_shows_the_traceback(corpus) -> None:

@@ -146,3 +146,27 @@ def test_a_newline_in_a_file_name_keeps_the_summary_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("predict: 1 video(s)"), err
     assert "two\\nlines" in err[0]
+
+
+class _Bad:
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        from vnaw.errors import StoreError
+
+        raise StoreError(f"/data/store/v{i}.npy: not a readable numeric .npy array")
+
+
+def test_an_error_in_a_data_loader_worker_keeps_its_message():
+    """torch re-raises a worker's error with the worker's traceback as its message: the line
+    shows the original message (naming the file), not "Caught StoreError in DataLoader worker"."""
+    from torch.utils.data import DataLoader
+
+    from vnaw.cli import describe
+    from vnaw.errors import StoreError
+
+    with pytest.raises(StoreError) as info:
+        next(iter(DataLoader(_Bad(), num_workers=1)))
+    assert str(info.value).startswith("Caught StoreError")
+    assert describe(info.value) == "/data/store/v0.npy: not a readable numeric .npy array"

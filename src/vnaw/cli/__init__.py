@@ -90,7 +90,17 @@ def describe(err: BaseException) -> str:
 
     if isinstance(err, OSError):
         return describe_os_error(err)
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = _original_message(str(err))
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _original_message(text: str) -> str:
+    """The message of an error raised in a data-loader worker, which torch re-raises as
+    "Caught X in DataLoader worker process N. Original Traceback …: X: message"."""
+    if text.startswith("Caught ") and "\nOriginal Traceback" in text:
+        last = text.rstrip().splitlines()[-1]
+        return last.split(": ", 1)[1] if ": " in last else last
+    return text
 
 
 def describe_unexpected(err: BaseException) -> str:
@@ -106,7 +116,7 @@ def describe_unexpected(err: BaseException) -> str:
         ),
         "",
     )
-    what = " ".join(str(err).split())[:300]
+    what = " ".join(_original_message(str(err)).split())[:300]
     return (
         f"{where}unexpected {type(err).__name__}{': ' + what if what else ''} "
         "(a fault of vnaw or an input it does not check; rerun with --debug for the traceback)"

@@ -198,6 +198,8 @@ def _worker(
         return path, None, f"{one_line(str(path))}: {describe_os_error(err)}"
     except (VideoError, ValueError) as err:
         return path, None, str(err)
+    except Exception as err:  # not foreseen: this video fails, the batch goes on
+        return path, None, f"{path}: unexpected {type(err).__name__}: {err}"
 
 
 def run_faces(

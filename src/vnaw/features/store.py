@@ -86,18 +86,19 @@ def _atomic_npy(path: Path, arr: np.ndarray) -> None:
 
 @contextlib.contextmanager
 def _locked(path: Path):
-    """Exclusive advisory lock on ``path`` (POSIX); a no-op where ``fcntl`` is missing."""
+    """Exclusive advisory lock on ``path`` (a POSIX record lock: it dies with its process, not
+    with forked workers that outlive it); a no-op where ``fcntl`` is missing."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
         return
     with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        fcntl.lockf(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.lockf(f, fcntl.LOCK_UN)
 
 
 def view_file(store: Path, video: str, view: int = 0) -> Path:
