@@ -134,3 +134,57 @@ def test_one_process_asking_twice_is_refused(tmp_path):
                 pass
     with output_lock(tmp_path, "faces"):  # released
         pass
+
+
+@pytest.mark.slow
+def test_vnaw_train_killed_with_its_workers_running_is_rerun_at_once(tmp_path):
+    """End to end: `vnaw train data.num_workers=2` killed with -9 while its forked data-loader
+    workers run; a rerun into the same folder, started at once, is not refused."""
+    import signal
+    import time
+
+    from vnaw.cli import main
+    from vnaw.data.synth import SynthConfig, generate
+
+    data, store, run = tmp_path / "data", tmp_path / "store", tmp_path / "run"
+    generate(data, SynthConfig(seed=1, videos=4, frames=40, size=32))
+    extract = ["extract", "--data", str(data), "--out", str(store), "--encoder", "resnet18"]
+    extract += ["--random-init", "--input-size", "32", "--workers", "0", "--quiet"]
+    assert main(extract) == 0
+    argv = [sys.executable, "-m", "vnaw", "train", f"data.root={data}", f"data.features={store}"]
+    argv += ["data.num_workers=2", "trainer.progress_bar=false", "trainer.threads=1"]
+    proc = subprocess.Popen(
+        [*argv, f"out_dir={run}", "optim.epochs=500"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while len(_children(proc.pid)) < 2:  # the forked workers are running
+        assert proc.poll() is None and time.monotonic() < deadline, "no workers started"
+        time.sleep(0.1)
+    workers = _children(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    try:
+        assert any(_alive(w) for w in workers)  # still there: they would have held a flock
+        rerun = subprocess.run(
+            [*argv, f"out_dir={run}", "optim.epochs=1", "--overwrite"],
+            capture_output=True,
+            text=True,
+        )
+        assert rerun.returncode == 0, rerun.stderr
+        assert "another vnaw" not in rerun.stderr
+    finally:
+        for w in workers:
+            if _alive(w):
+                os.kill(w, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return kids
