@@ -228,9 +228,12 @@ def _busy(root: Path, pid: str) -> OutputBusyError:
 
 
 def _remove_if_only(root: Path, lock: Path) -> None:
+    """Remove ``root`` if it holds nothing but lock files (``lock`` among them)."""
     with contextlib.suppress(OSError):
-        if [p.name for p in root.iterdir()] == [lock.name]:
-            lock.unlink()
+        kids = list(root.iterdir())
+        if lock in kids and all(k.name.startswith(".") and k.suffix == ".lock" for k in kids):
+            for k in kids:
+                k.unlink()
             root.rmdir()
 
 

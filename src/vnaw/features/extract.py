@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from vnaw.data.affwild2 import VideoRecord
 from vnaw.data.check import checked_records
 from vnaw.features.store import (
+    MANIFEST,
     EraseSpec,
     commit_video,
     is_done,
@@ -86,9 +87,12 @@ def extract(
     """
     store, erase = Path(store), erase or EraseSpec()
     with output_lock(store, f"extract-rank{rank}"):
-        open_or_create(store, store_header(encoder.identity(), erase))
+        header = store_header(encoder.identity(), erase)
+        if (store / MANIFEST).exists():  # another encoder's store: refused before crops are read
+            open_or_create(store, header)
         todo = [r for r in shard(records, rank, world_size) if not is_done(store, r.name)]
         todo = checked_records(todo, skip_bad=skip_bad)
+        open_or_create(store, header)  # a new store is made once its crops are checked
         for r in todo:  # leftovers of a killed run of this rank: only this rank writes these names
             for stale in store.glob(f".{r.name}.*tmp-*"):
                 stale.unlink(missing_ok=True)
