@@ -167,6 +167,8 @@ def test_vnaw_train_killed_with_its_workers_running_is_rerun_at_once(tmp_path):
     proc.wait()
     try:
         assert any(_alive(w) for w in workers)  # still there: they would have held a flock
+        with output_lock(run, "train"):  # at once (a new command needs seconds to get here)
+            pass
         rerun = subprocess.run(
             [*argv, f"out_dir={run}", "optim.epochs=1", "--overwrite"],
             capture_output=True,

@@ -177,9 +177,11 @@ def output_lock(root: str | os.PathLike[str], name: str = "vnaw") -> Iterator[Pa
     folder (e.g. ``extract-rank1``). The lock is a POSIX record lock (``fcntl.lockf``): it belongs
     to the process, is not inherited by forked data-loader workers, and the kernel drops it the
     moment the process dies, so a rerun right after ``kill -9`` is accepted. Record locks do not
-    conflict within one process, so this process refuses its own second request itself. The file
-    stays after a run (removing it would race); a block that fails in a folder this call made,
-    leaving only the lock file, removes both. POSIX only: elsewhere the lock is a no-op.
+    conflict within one process, so this process refuses its own second request itself (and
+    nothing else may open the lock file while it is held: closing any descriptor of a file drops
+    the process's record locks on it). The file stays after a run (removing it would race); a
+    block that fails in a folder this call made, leaving only lock files, removes them and the
+    folder. POSIX only: elsewhere the lock is a no-op.
     """
     root = Path(root)
     made = not root.exists()
