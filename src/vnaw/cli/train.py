@@ -20,6 +20,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.append("data.skip_bad=true")
     from vnaw.config import load_config_args
     from vnaw.errors import ConfigError
+    from vnaw.training.checkpoints import first_process
     from vnaw.training.train import earlier_run, finished_run, train
 
     if args.resume and args.overwrite:
@@ -29,7 +30,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if done:  # --resume on a finished run: say so, train nothing
         print(done)
         return 0
-    held = None if args.resume or args.overwrite else earlier_run(cfg.out_dir)
+    # The other DDP processes re-run this command line: only the first one checks.
+    skip = args.resume or args.overwrite or not first_process()
+    held = None if skip else earlier_run(cfg.out_dir)
     if held:  # never train over a run silently
         raise ConfigError(
             f"{cfg.out_dir}: holds {held}; use --resume to continue it, --overwrite to train a "

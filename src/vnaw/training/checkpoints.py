@@ -68,10 +68,16 @@ def run_lock(run_dir: str | os.PathLike[str], what: str) -> contextlib.AbstractC
     """:func:`~vnaw.files.output_lock` on a run folder, taken by the first process of a run only:
     the other DDP processes (rank ≠ 0, by Lightning's, torchrun's or SLURM's variables) belong to
     the same run and must not be refused."""
-    ranks = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
-    if any(os.environ.get(k, "0") not in ("", "0") for k in ranks):
+    if not first_process():
         return contextlib.nullcontext()
     return output_lock(run_dir, what)
+
+
+def first_process() -> bool:
+    """False in the other processes of a DDP run (rank ≠ 0 by Lightning's, torchrun's or SLURM's
+    variables): they re-run the command line of the first one and must not refuse it."""
+    ranks = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+    return not any(os.environ.get(k, "0") not in ("", "0") for k in ranks)
 
 
 def finished_note(run_dir: Path, epochs: int) -> str:
