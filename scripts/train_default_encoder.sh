@@ -4,10 +4,10 @@
 #     scripts/train_default_encoder.sh FERPLUS_DIR MUXSPACE_DIR DLIB_DAT OUT_DIR
 #
 # DLIB_DAT is dlib's CC0 face-recognition network, dlib_face_recognition_resnet_model_v1.dat, from
-# the PyPI package face_recognition_models (README). Its trunk is ported to timm
-# (scripts/dlib_trunk.py), then trained with NLA on FERPlus's vote distributions in five 9-epoch
-# cycles with warm restarts: three at 96 px, one at 112 px, and a last one at 112 px with muxspace's
-# training part beside FERPlus. About 2.6 hours on an idle 2-core machine; then the export of the
+# the PyPI package face_recognition_models (docs/encoder.md). Its trunk is ported to timm
+# (vnaw.models.dlib_trunk, through scripts/dlib_trunk.py), then trained with NLA on FERPlus's vote
+# distributions in five 9-epoch cycles with warm restarts: three at 96 px, one at 112 px, and a
+# last one at 112 px with muxspace's training part beside FERPlus. About 2.6 hours on an idle 2-core machine; then the export of the
 # shipped files to OUT_DIR/ferplus_dlib_resnet18_112.{safetensors,json,onnx}.
 # Resumable: rerun the same command after a crash; a finished cycle is skipped, an interrupted one
 # continues from its last.ckpt. THREADS=N sets torch's CPU threads (default: every core; the

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vnaw.data.imageset import ImageSet, make_set
 from vnaw.labels import NUM_CLASSES, class_index
 
 SPLIT_SEED = 13  # fixed: changing it changes the held-out part (and every published number)
@@ -125,9 +126,8 @@ def split_parts(names: list[str], labels: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def read_muxspace(root: str | Path, split: str = "train", *, check_images: bool = True):
+def read_muxspace(root: str | Path, split: str = "train", *, check_images: bool = True) -> ImageSet:
     """The ``split`` part (``train``, ``val`` or ``test`` = held out) as an :class:`ImageSet`."""
-    from vnaw.data.static import _make_set
     from vnaw.errors import DataError
 
     parts = ("train", "val", "test")
@@ -141,4 +141,4 @@ def read_muxspace(root: str | Path, split: str = "train", *, check_images: bool 
         for p in paths:
             if not p.is_file():
                 raise DataError(p, "muxspace image not found")
-    return _make_set(paths, labels[keep].tolist(), f"muxspace/{split}")
+    return make_set(paths, labels[keep].tolist(), f"muxspace/{split}")

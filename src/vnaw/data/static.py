@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vnaw.data.imageset import ImageSet, concat, make_set
+from vnaw.data.muxspace import read_muxspace  # fixed person-disjoint split
 from vnaw.errors import ConfigError, DataError
 from vnaw.labels import (
     CLASSES,
-    NUM_CLASSES,
     class_index,
     ferplus_majority,
     ferplus_votes_to_distribution,
@@ -43,50 +43,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 FERPLUS_DIRS = {"train": "FER2013Train", "val": "FER2013Valid", "test": "FER2013Test"}
 # Sizes of the majority-protocol splits of the FERPlus copy the project benchmarks on (design §3.2).
 FERPLUS_MAJORITY_SIZES = {"train": 25045, "val": 3191, "test": 3137}
-
-
-@dataclass
-class ImageSet:
-    """An indexed image set: ``paths[i]`` has label ``labels[i]`` (design §2 index).
-
-    ``votes`` holds per-image class vote counts ``(N, 8)`` where the set has them (FERPlus), NaN
-    rows elsewhere; ``source`` names where each image came from (for reports).
-    """
-
-    paths: list[Path]
-    labels: np.ndarray  # (N,) int64 in 0..7
-    votes: np.ndarray  # (N, 8) float32, NaN where unknown
-    source: list[str]
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def class_counts(self) -> np.ndarray:
-        return np.bincount(self.labels, minlength=NUM_CLASSES)
-
-
-def _make_set(
-    paths: list[Path], labels: list[int], name: str, votes: list[list[float]] | None = None
-) -> ImageSet:
-    n = len(paths)
-    vote_arr = (
-        np.asarray(votes, dtype=np.float32).reshape(n, NUM_CLASSES)
-        if votes is not None
-        else np.full((n, NUM_CLASSES), np.nan, dtype=np.float32)
-    )
-    return ImageSet(paths, np.asarray(labels, dtype=np.int64).reshape(n), vote_arr, [name] * n)
-
-
-def concat(sets: Sequence[ImageSet]) -> ImageSet:
-    """One set from many (design §3.2: any subset of the readers combines into one training set)."""
-    if not sets:
-        raise ConfigError("no image sets to combine")
-    return ImageSet(
-        [p for s in sets for p in s.paths],
-        np.concatenate([s.labels for s in sets]),
-        np.concatenate([s.votes for s in sets]),
-        [x for s in sets for x in s.source],
-    )
 
 
 def _at(where: tuple[Path, int], message: str) -> DataError:
@@ -145,7 +101,7 @@ def read_ferplus(root: str | Path, split: str = "train", *, check_images: bool =
             paths.append(path)
             labels.append(label)
             votes.append(ferplus_votes_to_distribution(counts))
-    return _make_set(paths, labels, f"ferplus/{split}", votes)
+    return make_set(paths, labels, f"ferplus/{split}", votes)
 
 
 # -- RAF-DB ------------------------------------------------------------------------------------
@@ -186,7 +142,7 @@ def read_rafdb(root: str | Path, split: str = "train") -> ImageSet:
             raise _at(where, f"aligned image {path} not found")
         paths.append(path)
         labels.append(label)
-    return _make_set(paths, labels, f"rafdb/{prefix}")
+    return make_set(paths, labels, f"rafdb/{prefix}")
 
 
 # -- AffectNet ---------------------------------------------------------------------------------
@@ -239,7 +195,7 @@ def read_affectnet(
                 raise _at(where, f"image {path} not found")
             paths.append(path)
             labels.append(label)
-    return _make_set(paths, labels, f"affectnet/{csv_path.stem}")
+    return make_set(paths, labels, f"affectnet/{csv_path.stem}")
 
 
 # -- folder per class --------------------------------------------------------------------------
@@ -267,7 +223,7 @@ def read_folder(root: str | Path, split: str = "train") -> ImageSet:
         labels += [label] * len(files)
     if not paths:
         raise DataError(root, f"no images in class folders ({', '.join(CLASSES)})")
-    return _make_set(paths, labels, f"folder/{root.name}")
+    return make_set(paths, labels, f"folder/{root.name}")
 
 
 # -- Aff-Wild2 frames as images ----------------------------------------------------------------
@@ -289,16 +245,10 @@ def read_affwild2_images(root: str | Path, split: str = "train", every: int = 10
         keep = np.flatnonzero((rec.labels >= 0) & rec.has_crop)[::every]
         paths += [rec.crop_path(int(k)) for k in keep]
         labels += rec.labels[keep].tolist()
-    return _make_set(paths, labels, f"affwild2/{af_split}")
+    return make_set(paths, labels, f"affwild2/{af_split}")
 
 
 # -- specs -------------------------------------------------------------------------------------
-
-
-def _read_muxspace(root: str | Path, split: str = "train") -> ImageSet:
-    from vnaw.data.muxspace import read_muxspace  # fixed person-disjoint split
-
-    return read_muxspace(root, split)
 
 
 READERS: dict[str, Callable[..., ImageSet]] = {
@@ -307,7 +257,7 @@ READERS: dict[str, Callable[..., ImageSet]] = {
     "affectnet": read_affectnet,
     "folder": read_folder,
     "affwild2": read_affwild2_images,
-    "muxspace": _read_muxspace,
+    "muxspace": read_muxspace,
 }
 
 

@@ -1,10 +1,9 @@
-"""scripts/dlib_trunk.py: dlib's face-recognition ResNet read without dlib and ported to a timm
+"""vnaw.models.dlib_trunk: dlib's face-recognition ResNet read without dlib and ported to a timm
 trunk. The reference is a direct implementation of dlib's layer semantics (convolution with bias,
 fixed affine, ReLU, residual add with an average-pooled, zero-padded shortcut), written here."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +13,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vnaw.models import dlib_trunk
+
 SCRIPT = Path(__file__).parents[2] / "scripts" / "dlib_trunk.py"
-spec = importlib.util.spec_from_file_location("dlib_trunk", SCRIPT)
-dlib_trunk = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(dlib_trunk)
 
 
 def _int(v: int) -> bytes:
