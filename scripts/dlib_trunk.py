@@ -21,11 +21,14 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="trunk weights to write (.safetensors)")
     args = ap.parse_args()
 
+    from vnaw.data.static import read_ferplus
     from vnaw.errors import VnawError
-    from vnaw.models.dlib_trunk import write_trunk
+    from vnaw.models.dlib_trunk import read_dat, write_trunk
 
     try:
-        settings = write_trunk(args.dat, args.ferplus, args.out, args.size, args.images)
+        layers = read_dat(args.dat)  # first: a wrong file fails before FERPlus is indexed
+        faces = read_ferplus(args.ferplus, "train").paths
+        settings = write_trunk(layers, faces, args.out, args.size, args.images)
     except VnawError as err:
         print(f"dlib_trunk: {err}", file=sys.stderr)
         sys.exit(2)

@@ -158,3 +158,36 @@ def test_wrong_file_is_one_line_exit_2(tmp_path):
     assert run.returncode == 2
     assert run.stderr.strip().count("\n") == 0 and "model.dat" in run.stderr
     assert not (tmp_path / "t.safetensors").exists()
+
+
+def test_write_trunk_saves_a_calibrated_trunk_that_pretrain_can_load(tmp_path):
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    _fake_dat(tmp_path / "net.dat")
+    layers = dlib_trunk.read_dat(tmp_path / "net.dat")
+    rng = np.random.default_rng(1)
+    faces = []
+    for i in range(12):
+        faces.append(tmp_path / f"face{i}.png")
+        Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(faces[-1])
+    out = tmp_path / "trunk" / "t.safetensors"
+    settings = dlib_trunk.write_trunk(layers, faces, out, size=40, images=8)
+    assert f"model.pretrained={out}" in settings and "model.input_size=40" in settings
+    assert [p.name for p in out.parent.iterdir()] == ["t.safetensors"]  # no temporary left
+    written = dlib_trunk.build_trunk(load_file(str(out)))
+    plain = dlib_trunk.build_trunk(dlib_trunk.timm_state(layers))
+    x = dlib_trunk.calibration_faces(faces, 40, 12)
+    assert x.shape == (12, 1, 40, 40)
+    with torch.no_grad():  # recalibrated norms: the same function in eval mode
+        ref = plain(x)
+        torch.testing.assert_close(written(x), ref, rtol=1e-4, atol=1e-4 * float(ref.abs().max()))
+    # the norms did move: their running means are the batch statistics, not zero
+    assert float(load_file(str(out))["bn1.running_mean"][:32].abs().max()) > 1e-3
+
+
+def test_missing_file_is_a_model_file_error(tmp_path):
+    from vnaw.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match=r"nothere\.dat: no such file"):
+        dlib_trunk.read_dat(tmp_path / "nothere.dat")

@@ -29,6 +29,7 @@ encoder's recipe (``scripts/train_default_encoder.sh``) runs it first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,8 @@ def _next_tensor(data: bytes, start: int, dims: tuple[int, ...]) -> tuple[np.nda
 def read_dat(path: str | Path) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]]:
     """The 29 convolutions of dlib's face-recognition network, input first, each as
     ``(weight (out, in, k, k), bias, affine scale, affine shift, stride)``."""
+    if not Path(path).is_file():
+        raise DlibFileError(f"{path}: no such file")
     data = Path(path).read_bytes()
     plan = [(3, 32, 7, 2)]
     cin = 32
@@ -197,17 +200,15 @@ def calibrate(state: dict, images) -> dict:
     return out
 
 
-def ferplus_images(root: str, size: int, count: int, seed: int = 0):
-    """``count`` FERPlus training faces through the package's one preprocessing path, as ``vnaw
-    pretrain`` feeds them (grey, resized, normalised)."""
+def calibration_faces(paths: Sequence[Path], size: int, count: int, seed: int = 0):
+    """``count`` of ``paths`` (a seeded draw) through the package's one preprocessing path, as
+    ``vnaw pretrain`` feeds them (grey, resized, normalised): the norms' calibration batch."""
     import torch
 
-    from vnaw.data.static import read_ferplus
     from vnaw.models.preprocess import load_crop, normalize
 
-    images = read_ferplus(root, "train")
-    pick = np.random.default_rng(seed).choice(len(images), min(count, len(images)), replace=False)
-    x = torch.from_numpy(np.stack([load_crop(images.paths[i], size, 1) for i in pick]))
+    pick = np.random.default_rng(seed).choice(len(paths), min(count, len(paths)), replace=False)
+    x = torch.from_numpy(np.stack([load_crop(paths[i], size, 1) for i in pick]))
     return normalize(x.float() / 255, [MEAN], [STD])
 
 
@@ -226,17 +227,16 @@ def pretrain_settings(path: str, size: int) -> list[str]:
 
 
 def write_trunk(
-    dat: str | Path, ferplus: str | Path, out: str | Path, size: int = 96, images: int = 2048
+    layers: list, faces: Sequence[Path], out: str | Path, size: int = 96, images: int = 2048
 ) -> list[str]:
-    """Port ``dat`` to a timm trunk, recalibrate its norms on ``images`` FERPlus training faces at
-    ``size`` px, write it atomically to ``out`` (safetensors); return :func:`pretrain_settings`."""
+    """Port dlib's ``layers`` (:func:`read_dat`) to a timm trunk, recalibrate its norms on ``images`` of the face images
+    ``faces`` (FERPlus's training faces for the shipped encoder) at ``size`` px, write it
+    atomically to ``out`` (safetensors); return :func:`pretrain_settings`."""
     from safetensors.torch import save_file
 
     from vnaw.files import atomic_path
 
-    if not Path(dat).is_file():
-        raise DlibFileError(f"{dat}: no such file")
-    state = calibrate(timm_state(read_dat(dat)), ferplus_images(str(ferplus), size, images))
+    state = calibrate(timm_state(layers), calibration_faces(faces, size, images))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(Path(out)) as tmp:
         save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
