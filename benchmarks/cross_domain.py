@@ -1,10 +1,10 @@
-"""Cross-domain benchmark of image encoders against ``fer`` — issue 13.
+"""Cross-domain benchmark of image encoders against ``fer`` (FERPlus test, muxspace held-out).
 
 Scores, in one run and on identical uint8 inputs, one or more vnaw encoders (the shipped one by
 default, any encoder file with ``--encoder``) through the public API
 (``ImageClassifier.from_default()/from_file(...).predict_proba``, mirror average as by default)
-and ``fer`` 25.10.3's classifier (run in its own Python, ``--fer-python``; see
-``../shared/docs/ANCHORS.md``) on:
+and ``fer`` 25.10.3's classifier (run in its own Python, ``--fer-python``; its set-up is in
+``benchmarks/predict_speed.py``) on:
 
 * **FERPlus test**, majority protocol (design §3.2), the 48×48 grey images as stored;
 * **muxspace held-out**: the fixed, person-disjoint ``test`` part of
@@ -31,7 +31,8 @@ Run::
         --muxspace ../shared/data/muxspace --fer-python ../fer-venv/bin/python \\
         [--encoder default runs/x/encoder default+runs/x/encoder ...] --out bench-cross-domain
 
-Results are in ``src/vnaw/weights/MODEL_CARD.md`` (cross-domain section).
+``--json PATH`` writes the scores for ``benchmarks/RESULTS.md``; the shipped encoder's are in its
+model card (``src/vnaw/weights/MODEL_CARD.md``).
 """
 
 from __future__ import annotations
@@ -47,13 +48,14 @@ from pathlib import Path
 
 import numpy as np
 
+from _results import add_json_option, write_results
 from fer_peer import python_program
 
 # fer's class order (fer.FER._get_labels) → design §2 class names.
 FER_CLASSES = ("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Neutral")
 
 # Runs in the fer environment. fer imports TensorFlow at import time but, in its default TFLite
-# mode, only uses tf.lite.Interpreter, which ai_edge_litert provides (ANCHORS.md).
+# mode, only uses tf.lite.Interpreter, which ai_edge_litert provides.
 FER_SCRIPT = r"""
 import sys, types
 import numpy as np
@@ -189,11 +191,14 @@ def main() -> None:
         "probabilities of several; all scored in the same run",
     )
     ap.add_argument(
-        "--fer-python", type=python_program, help="Python of an environment with fer (ANCHORS.md)"
+        "--fer-python",
+        type=python_program,
+        help="Python of an environment with fer (set-up: predict_speed.py)",
     )
     ap.add_argument("--no-flip", dest="flip", action="store_false", help="no mirror average")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("bench-cross-domain"))
+    add_json_option(ap)
     args = ap.parse_args()
 
     import torch
@@ -247,6 +252,29 @@ def main() -> None:
     )
     (args.out / "table.md").write_text(table + "\n")
     print(f"\nwrote {args.out}/results.json, table.md and confusion_*.png")
+    write_results(
+        args.json,
+        {
+            "split": args.split,
+            "mirror average": args.flip,
+            "scores": [
+                {
+                    "set": r["set"],
+                    "view": r["view"],
+                    "system": r["system"],
+                    "n": r["metrics"]["n"],
+                    "accuracy %": 100 * r["metrics"]["accuracy"],
+                    "macro-F1 %": 100 * r["metrics"]["macro_f1"],
+                    **{
+                        f"F1 {c} %": None if v is None else 100 * v
+                        for c, v in r["metrics"]["per_class_f1"].items()
+                    },
+                }
+                for r in rows
+            ],
+            "seconds to score": [{"set / system": k, "s": v} for k, v in timing.items()],
+        },
+    )
 
 
 if __name__ == "__main__":

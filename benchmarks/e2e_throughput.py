@@ -1,4 +1,4 @@
-"""End-to-end training throughput (encoder in the loop) against features mode — issue 11.
+"""End-to-end training throughput (encoder in the loop) against features mode.
 
 Times full training steps of the video model as ``mode: end-to-end`` trains it (in-frame erasing on
 the pixels of each clip, normalisation, image encoder, temporal encoder, V-NAW loss, backward, AdamW)
@@ -11,12 +11,9 @@ features (the temporal model alone) as the baseline. Prints frames per second.
     HF_HUB_OFFLINE=1 python benchmarks/e2e_throughput.py --encoder swin_tiny_patch4_window7_224 \
         --random-init --device cuda --clips 8 --clip 100 --precision bf16      # on a GPU
 
-``--encoder`` is ``default`` (the shipped 48 px encoder), an encoder file, or a timm name (with
-``--random-init``: the architecture's cost, not its accuracy).
-
-Measured here (2-core CPU shared with other jobs, 1 torch thread, fp32, 4 × 512 temporal model):
-shipped encoder, 2 clips × 16 frames — features 159, frozen 63, fine-tuned 20 frames/s; Swin-T at
-224 px, 1 clip × 8 frames — features 39, frozen 2.2, fine-tuned 0.8 frames/s.
+``--encoder`` is ``default`` (the shipped encoder), an encoder file, or a timm name (with
+``--random-init``: the architecture's cost, not its accuracy). ``--json PATH`` writes the figures
+for ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -26,6 +23,7 @@ import time
 
 import torch
 
+from _results import add_json_option, write_results
 from vnaw import VNAWLoss, in_frame_erase
 from vnaw.models.frame_encoder import load_encoder
 from vnaw.models.preprocess import normalize
@@ -79,6 +77,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     ap.add_argument("--threads", type=int, default=0)
+    add_json_option(ap)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -109,6 +108,20 @@ def main() -> None:
     print("\n| step | s/step | frames/s | × features mode |\n|---|---|---|---|")
     for name, s, fps in rows:
         print(f"| {name} | {s:.3f} | {fps:.1f} | {rows[0][1] / s:.3f} |")
+    write_results(
+        args.json,
+        {
+            "encoder": f"{enc.name} ({m.input_size} px, {m.channels} ch)",
+            "clips × frames": f"{b} × {t}",
+            "device": args.device,
+            "precision": args.precision,
+            "torch threads": torch.get_num_threads(),
+            "steps": [
+                {"step": name, "s/step": s, "frames/s": fps, "× features mode": rows[0][1] / s}
+                for name, s, fps in rows
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

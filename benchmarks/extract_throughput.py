@@ -4,7 +4,8 @@ Both paths run in this process on the same crops of a synthetic Aff-Wild2 set: *
 pre-decoded, pre-normalised tensors straight to the backbone (the upper bound); *extract* is the
 full path (JPEG decoding and resizing in DataLoader workers, float16 conversion, per-video atomic
 writes). Target on CPU with resnet18 at 112 px: extract ≥ 80 % of bare. Peak resident memory of this
-process and of its DataLoader workers is printed too.
+process and of its DataLoader workers is printed too. ``--json PATH`` writes the figures for
+``benchmarks/RESULTS.md``.
 
     HF_HUB_OFFLINE=1 python benchmarks/extract_throughput.py [--videos 8 --frames 100 --workers 1]
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from _results import add_json_option, write_results
 from vnaw.data.affwild2 import index_dataset
 from vnaw.data.synth import SynthConfig, generate
 from vnaw.features.extract import extract
@@ -47,6 +49,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--erased-views", type=int, default=0)
+    add_json_option(ap)
     args = ap.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -81,6 +84,23 @@ def main() -> None:
     print(f"ratio        : {100 * fps_extract / fps_bare:6.1f} %  (target >= 80 %)")
     print(
         f"peak RSS     : {peak_self:.0f} MiB main process, {peak_children:.0f} MiB largest worker"
+    )
+    write_results(
+        args.json,
+        {
+            "encoder": f"{args.encoder} @ {meta.input_size} px (random weights)",
+            "frames": n,
+            "erased views": args.erased_views,
+            "batch": args.batch_size,
+            "workers": args.workers,
+            "torch threads": torch.get_num_threads(),
+            "bare forward frames/s": fps_bare,
+            "vnaw extract frames/s": fps_extract,
+            "extract ÷ bare %": 100 * fps_extract / fps_bare,
+            "target extract ÷ bare %": 80,
+            "peak RSS MiB, main process": peak_self,
+            "peak RSS MiB, largest worker": peak_children,
+        },
     )
 
 

@@ -1,4 +1,4 @@
-"""Shared by the benchmarks that run the ``fer`` peer in its own Python (ANCHORS.md)."""
+"""Shared by the benchmarks that run the ``fer`` peer in its own Python (set-up: predict_speed.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CE vs NLA on FERPlus, clean labels and 30 % injected symmetric noise (design §5, issue 4).
+"""CE vs NLA on FERPlus, clean labels and 30 % injected symmetric noise (design §5).
 
 Four runs of ``vnaw pretrain`` that differ only in the loss and the training labels — same
 backbone, input size, epochs, seed and noise draw — each evaluated on FERPlus test (majority
@@ -8,36 +8,18 @@ protocol, design §3.2; 3,137 images): accuracy and macro-F1 over the 8 classes.
         [--epochs 24] [--noise 0.3] [--seed 0] [--limit 0] [--threads 1] [--out runs/ferplus_nla]
         [--runs nla-clean ce-clean nla-noisy ce-noisy] [--reuse nla-clean=RUN_DIR]
 
-Targets (ANCHORS.md): ≥ 85 % test accuracy with NLA on clean labels (the FERPlus paper's VGG13 from
+Targets: ≥ 85 % test accuracy with NLA on clean labels (the FERPlus paper's VGG13 from
 scratch: 83.85 %), and NLA ≥ CE + 2 points at 30 % noise. A run whose directory already holds
 ``results.json`` is not trained again (``--reuse`` points a run at an existing directory), so the
 table can be assembled from runs made at different times; a run directory with a
 ``checkpoints/last.ckpt`` but no results is resumed.
 
-NLA runs detach the NAW weight (``loss.detach=true``; the NLA reference does not). Measured: from
-scratch with 30 % noise the undetached weight collapses training to one constant class within the
-first epoch (FERPlus test 12.59 % accuracy, macro-F1 2.82 %, all "Surprise", after 4 of 12 epochs):
-near uniform predictions a wrong sample's weight falls as its wrong top class rises, and that
-gradient outweighs cross-entropy's (``tests/test_naw.py``). Detached, the same run trains normally.
-
-Measured (2-core CPU, 1 thread per run, two to three runs sharing the machine; seed 0; test
-accuracy / macro-F1 %): 12 epochs, all 25,045 images — CE clean 79.12 / 52.78 (28 min), NLA clean
-78.67 / 51.02 (48 min), CE 30 % noise 69.40 / 37.91 (25 min), NLA 30 % noise 68.44 / 36.51
-(48 min). 28 epochs, 30 % noise: CE 80.30 / 53.05 (67 min), NLA 79.66 / 51.53 (113 min); seed 1:
-CE 80.30 / 53.24 (48 min), NLA 79.38 / 53.24 (91 min), or 81.03 / 53.91 and 80.11 / 53.96 with the
-mirror average.
-The shipped encoder (NLA, undetached, clean): 84.32 / 62.37 after 28 epochs (107 min), 84.86 / 63.57
-after a second 10-epoch cycle from it (``model.init``, lr 0.02), 85.30 / 64.69 after a third (ships;
-see MODEL_CARD.md). All these figures score each face alone. Runs now score a face by the softmax
-averaged with its mirror's, as ``predict_proba`` does: that gives the shipped encoder 86.01 / 65.15
-and cycle 2 85.24 / 63.91.
-NLA does not beat CE (12 epochs: −0.5 clean, −1.0 noisy; 28 epochs: −0.6 and −0.9 noisy): CE does not
-memorise the wrong labels (training accuracy on the noisy labels 49 % at 12 epochs, 56.5 % at 28,
-far below the 70 % of labels that are right), so there is nothing for NAW to undo, while NLA's λ = 0.5 halves the
-classification gradient. With ``--limit 5000 --epochs 40``: CE 62.45 / 32.74, NLA 59.83 / 30.50.
-Without augmentation (``--set aug.erase_prob=0 aug.max_rotate=0 aug.max_shift=0
-"aug.scale=[1.0,1.0]"``, 5,000 images, 30 epochs) both memorise the noise (training accuracy
-99 %) and NLA is still behind: CE 53.81 / 26.99, NLA 51.93 / 23.78 at the best checkpoint.
+NLA runs detach the NAW weight (``loss.detach=true``; the NLA reference does not): from scratch
+with 30 % noise the undetached weight collapses training to one constant class within the first
+epoch (near uniform predictions a wrong sample's weight falls as its wrong top class rises, and
+that gradient outweighs cross-entropy's). Past results of this benchmark are in
+``docs/encoder-history.md``. ``--json PATH`` writes the table's figures for
+``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -48,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from _results import add_json_option, write_results
 from vnaw.training.pretrain import run_pretrain
 from vnaw.training.pretrain_config import load_config
 
@@ -119,6 +102,11 @@ def table(rows: list[tuple[str, Path, dict]], epochs_note: str) -> str:
     return "\n".join(lines) + f"\n\n{epochs_note}\n"
 
 
+def _pct(res: dict, key: str) -> float | None:
+    value = res.get("test", {}).get(key)
+    return None if value is None else 100 * value
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", required=True, help="FERPlus root (FER2013Train/Valid/Test)")
@@ -133,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config overrides"
     )
+    add_json_option(ap)
     args = ap.parse_args(argv)
 
     reuse = dict(r.split("=", 1) for r in args.reuse)
@@ -154,6 +143,24 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(report)
     print(report)
+    write_results(
+        args.json,
+        {
+            "epochs": args.epochs,
+            "noise": args.noise,
+            "seed": args.seed,
+            "training images": args.limit or "all",
+            "FERPlus test": [
+                {
+                    "run": name,
+                    "accuracy %": _pct(res, "accuracy"),
+                    "macro-F1 %": _pct(res, "macro_f1"),
+                }
+                for name, _, res in rows
+            ],
+        },
+        ["ferplus_nla.py", *(sys.argv[1:] if argv is None else argv)],
+    )
     return 0
 
 

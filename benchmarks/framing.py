@@ -1,4 +1,4 @@
-"""How faces are framed, and what the framing does to an encoder — issue 13, design §4.
+"""How faces are framed, and what the framing does to an encoder — design §4.
 
 `vnaw predict` crops each face by warping its 5 landmarks (MediaPipe) onto a template. An encoder
 learns the framing of its training images, so the crop should match it. This benchmark:
@@ -20,6 +20,8 @@ Run (≈ 6 min on one core; ``framing.png`` shows example crops)::
 
     python benchmarks/framing.py --ferplus ../shared/data/ferplus \\
         --muxspace ../shared/data/muxspace [--encoder default RUN/encoder] [--split test]
+
+``--json PATH`` writes the scores for ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _results import add_json_option, write_results
 from cross_domain import load_set, score
 
 ZOOMS = (0.75, 0.85, 1.15, 1.3, 1.5)  # the stored crop zoomed: how much framing matters
@@ -73,6 +76,7 @@ def main() -> None:
     ap.add_argument("--split", choices=sorted(SETS), default="val")
     ap.add_argument("--sample", type=int, default=4000, help="FERPlus training images measured")
     ap.add_argument("--out", default="bench-framing", help="output folder")
+    add_json_option(ap)
     args = ap.parse_args()
 
     from vnaw.inference.quiet import native_stderr_silenced
@@ -160,6 +164,22 @@ def run(args: argparse.Namespace) -> None:
     # One face per set: stored, ArcFace framing, FERPlus framing.
     cv2.imwrite(str(out / "framing.png"), cv2.cvtColor(np.vstack(examples), cv2.COLOR_RGB2BGR))
     print(f"wrote {out}/table.md, results.json, framing.png ({time.perf_counter() - t0:.0f} s)")
+    write_results(
+        args.json,
+        {
+            "split": args.split,
+            "FERPlus training images measured": args.sample,
+            "FERPlus train: faces found": result["ferplus_train_found"],
+            "scores (7-class)": [
+                {
+                    **{k: r[k] for k in ("set", "encoder", "crop", "mirror", "n")},
+                    "accuracy %": 100 * r["accuracy"],
+                    "macro-F1 %": 100 * r["macro_f1"],
+                }
+                for r in rows
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
-"""Post-hoc encoder variants that need no training — issue 13 levers "ensembling" and "logit
-adjustment".
+"""Post-hoc encoder variants that need no training: weight averaging and logit adjustment.
 
 * ``--average A B ...``: a weight average ("model soup") of encoders of one architecture, e.g. the
   shipped encoder and one fine-tuned from it (``--mix`` gives the weights, default equal). Batch
@@ -15,6 +14,8 @@ val`` (choices) and then ``--split test`` (reporting)::
     python benchmarks/post_hoc.py --average default runs/a/encoder --out runs/soup
     python benchmarks/post_hoc.py --average runs/a/encoder --tau 0.3 \\
         --prior ferplus:../shared/data/ferplus muxspace:../shared/data/muxspace --out runs/la03
+
+It measures nothing itself; ``--json PATH`` records what it made (inputs, weights, class prior).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import argparse
 
 import numpy as np
 import torch
+
+from _results import add_json_option, write_results
 
 
 def main() -> None:
@@ -33,6 +36,7 @@ def main() -> None:
     ap.add_argument("--prior", nargs="+", default=[], help="training specs for the class prior")
     ap.add_argument("--out", required=True, help="output stem")
     ap.add_argument("--half", action="store_true", help="store fp16 weights")
+    add_json_option(ap)
     args = ap.parse_args()
 
     from vnaw import ImageClassifier
@@ -64,6 +68,17 @@ def main() -> None:
         assert out.head.bias.shape[0] == NUM_CLASSES
     w, m = out.save(args.out, half=args.half)
     print(f"wrote {w} and {m}")
+    write_results(
+        args.json,
+        {
+            "averaged": [
+                {"encoder": a, "weight": float(x)} for a, x in zip(args.average, mix, strict=True)
+            ],
+            "tau": args.tau,
+            "class prior": np.round(prior, 4).tolist() if args.tau else None,
+            "written": [str(w), str(m)],
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""End-to-end speed and memory of ``vnaw predict`` against the ``fer`` package — issue 6, design §8.
+"""End-to-end speed and memory of ``vnaw predict`` against the ``fer`` package — design §8.
 
 Generates a 640×360, 30 fps video with one real face (``skimage.data.astronaut()``) swaying across
 a real photograph (``skimage.data.coffee()``; ``--background noise``: grey noise), then runs, each
@@ -15,7 +15,7 @@ in a fresh process:
   ``vnaw predict`` on a 1-frame video (start-up), ``vnaw predict`` on the video (its own thread
   default) and ``fer`` (whole process): one Markdown table, as in the README.
 
-Setting up that environment (offline ``fer``, no TensorFlow; see docs/ANCHORS.md)::
+Setting up that environment (offline ``fer``, no TensorFlow)::
 
     python -m venv fer-venv
     fer-venv/bin/pip install --no-deps fer==25.10.3
@@ -26,15 +26,9 @@ Run (needs the dev extra for scikit-image)::
 
     python benchmarks/predict_speed.py --fer-python fer-venv/bin/python --threads 2
 
-Targets (issue 15): ≥ 4× fer's frames/s end to end on 2 cores, CPU/wall ≥ 1.6, peak RSS ≤ 600 MB,
-start-up ≤ 2 s; the last line of the command table says which were met. Measured 2026-12-01 on the
-idle 2-core machine with the 112 px encoder shipped that day (ONNX Runtime, faces of 3 frames at a
-time), default options: pipeline 229.6 frames/s (decode 1.4, detect+align 4.0, encode 2.9 ms/frame,
-overlapping) against fer's 49.1 (4.68×); as fresh processes, ``vnaw predict`` 228.6 frames/s end
-to end (CPU/wall 1.69, peak RSS 526 MiB, start-up 0.97 s) against fer's 48.9 (CPU/wall 1.93,
-140 MiB): 4.68×; a 5-minute clip peaks at 509 MiB. Over grey noise (``--background noise``) fer
-runs at 116.6 frames/s and vnaw is 1.98× as fast. With a 4 × 512, P = 100 temporal model: 200.0
-frames/s.
+Targets: ≥ 4× fer's frames/s end to end on 2 cores, CPU/wall ≥ 1.6, peak RSS ≤ 600 MB,
+start-up ≤ 2 s; the last line of the command table says which were met. ``--json PATH`` writes the
+figures for ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -51,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _results import add_json_option, write_results
 from fer_peer import python_program
 
 HERE = Path(__file__).resolve().parent
@@ -87,8 +82,7 @@ def photo_background(width: int = 640, height: int = 360):
     """A real photograph (scikit-image's ``coffee``: a cup on a wooden table) at the video's size.
 
     The background matters to ``fer``: its Haar cascade scans the whole frame, and windows over
-    texture cost more to reject than windows over flat noise (measured here: fer at 65 frames/s over
-    noise, far above the 21.6 of ANCHORS.md's real clip)."""
+    texture cost more to reject than windows over flat noise, so a noise background flatters it."""
     from PIL import Image
     from skimage import data
 
@@ -173,7 +167,8 @@ def random_run(run_dir: Path) -> str:
     return str(run_dir)
 
 
-def report(title: str, r: dict) -> None:
+def report(title: str, r: dict) -> dict:
+    """Print one pipeline run; return its figures."""
     n, t = r["frames"], r["timings"]
     total = sum(t.values())
     print(title)
@@ -185,6 +180,14 @@ def report(title: str, r: dict) -> None:
         print(
             f"  {stage:>9}: {1000 * s / n:6.2f} ms/frame ({n / s:8.1f} frames/s, {100 * s / total:4.1f} %)"
         )
+    return {
+        "run": title,
+        "frames/s": n / r["wall_s"],
+        "real-time factor": r["video_s"] / r["wall_s"],
+        "frames per CPU-second": n / r["cpu_s"],
+        "peak RSS MiB": r["peak_rss_mb"],
+        **{f"{stage} ms/frame": 1000 * s / n for stage, s in t.items()},
+    }
 
 
 def run_child(video: Path, threads: int, model: str | None, retinaface: str | None = None) -> dict:
@@ -223,7 +226,7 @@ def measure(cmd: list[str], **kw) -> dict:
 VNAW = [sys.executable, "-c", "import sys; from vnaw.cli import main; sys.exit(main())"]
 
 
-def command_table(video: Path, frames: int, threads: int, fer_python: str | None) -> None:
+def command_table(video: Path, frames: int, threads: int, fer_python: str | None) -> dict:
     """``vnaw predict`` and ``fer`` as a user runs them, each a fresh process on the same file:
     frames/s end to end, CPU/wall (how many cores did work), peak RSS; and vnaw's start-up."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
@@ -266,10 +269,21 @@ def command_table(video: Path, frames: int, threads: int, fer_python: str | None
         "peak RSS ≤ 600 MiB": pred["peak_rss_mb"] <= 600,
         "start-up ≤ 2 s": rows["`vnaw predict` start-up (1-frame video)"]["wall_s"] <= 2,
     }
-    print(
-        "targets (issue 15): "
-        + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in checks.items())
-    )
+    print("targets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in checks.items()))
+    return {
+        "commands (fresh processes)": [
+            {
+                "command": name,
+                "wall s": r["wall_s"],
+                "frames/s": frames / r["wall_s"] if "frames)" in name else None,
+                "CPU/wall": r["cpu_s"] / r["wall_s"],
+                "peak RSS MiB": r["peak_rss_mb"],
+            }
+            for name, r in rows.items()
+        ],
+        "vnaw predict ÷ fer, end to end": walls[1] / walls[0] if len(walls) == 2 else None,
+        "targets met": [{"target": k, "met": v} for k, v in checks.items()],
+    }
 
 
 def run_fer(python: str, video: Path, threads: int) -> dict:
@@ -319,6 +333,7 @@ def main() -> None:
         metavar="FILE",
         help="also time the pipeline with this RetinaFace checkpoint",
     )
+    add_json_option(ap)
     args = ap.parse_args()
     if args.child:
         child(args.child, args.threads, args.model, args.retinaface)
@@ -333,14 +348,19 @@ def main() -> None:
     r = run_child(short, args.threads, args.model)
     n = r["frames"]
     which = args.model or "default model: shipped encoder, smoothed"
-    report(
-        f"vnaw predict ({which}), {n} frames (640×360, 30 fps, {r['video_s']:.0f} s, "
-        f"{args.background} background), "
-        f"{args.threads} thread(s)",
-        r,
-    )
+    figures: dict = {"threads": args.threads, "background": args.background}
+    runs = [
+        report(
+            f"vnaw predict ({which}), {n} frames (640×360, 30 fps, {r['video_s']:.0f} s, "
+            f"{args.background} background), "
+            f"{args.threads} thread(s)",
+            r,
+        )
+    ]
     if args.fer_python:
         f = run_fer(args.fer_python, short, args.threads)
+        figures["fer frames/s (pipeline run)"] = n / f["seconds"]
+        figures["vnaw ÷ fer (pipeline run)"] = f["seconds"] / r["wall_s"]
         print(
             f"fer Video.analyze on the same file: {n / f['seconds']:.1f} frames/s "
             f"({n / f['cpu_s']:.1f} frames per CPU-second; {f['frames_with_face']} frames with a "
@@ -348,17 +368,21 @@ def main() -> None:
         )
     else:
         print("fer: skipped (pass --fer-python)")
-    command_table(short, n, args.threads, args.fer_python)
+    figures.update(command_table(short, n, args.threads, args.fer_python))
     if not args.model:
         rt = run_child(short, args.threads, random_run(args.videos / "random-run"))
-        report("vnaw predict with a temporal model (untrained, 4 layers × 512, P = 100)", rt)
+        runs.append(
+            report("vnaw predict with a temporal model (untrained, 4 layers × 512, P = 100)", rt)
+        )
     if args.retinaface:
         rr = run_child(short, args.threads, args.model, args.retinaface)
-        report(f"vnaw predict with RetinaFace ({args.retinaface}) on every frame", rr)
+        runs.append(report(f"vnaw predict with RetinaFace ({args.retinaface}) on every frame", rr))
+    figures["pipeline runs"] = runs
     if args.long_minutes <= 0:
         print(
             f"peak memory: {r['peak_rss_mb']:.0f} MiB at {r['video_s']:.0f} s (long video skipped)"
         )
+        write_results(args.json, figures)
         return
     long = make_video(
         args.videos / f"face_{args.long_minutes}min_{args.background}.mp4",
@@ -371,6 +395,8 @@ def main() -> None:
         f"{r5['peak_rss_mb']:.0f} MiB at {args.long_minutes} min "
         f"({r5['frames'] / r5['wall_s']:.1f} frames/s on the long video)"
     )
+    figures[f"peak RSS MiB, {args.long_minutes}-minute video"] = r5["peak_rss_mb"]
+    write_results(args.json, figures)
 
 
 if __name__ == "__main__":

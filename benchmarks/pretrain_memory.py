@@ -1,4 +1,4 @@
-"""Peak memory of NLA pretraining of the paper's encoder (Swin-T, 224 px RGB) on FERPlus — issue 11.
+"""Peak memory of NLA pretraining of the paper's encoder (Swin-T, 224 px RGB) on FERPlus.
 
 Runs ``vnaw pretrain --config pretrain_swin`` on FERPlus for a few optimiser steps, each in a fresh
 process under ``/usr/bin/time -v``, and reports the peak resident memory of the training process:
@@ -9,10 +9,9 @@ printed too (CPU; two cores shared with other work: expect it to vary).
     HF_HUB_OFFLINE=1 python benchmarks/pretrain_memory.py --data /path/to/ferplus \
         [--sizes 512 4096] [--steps 2] [--threads 2]
 
-Measured here (2-core CPU, shared; random-init Swin-T, batch 32, 2 steps, 1 loader worker, 1
-thread): streamed 512 images 9,466 MB, streamed 4,096 9,250 MB, preloaded 4,096 9,783 MB peak RSS
-(wall 390, 216 and 277 s under load). Swin-T's activations at batch 32 (image and mirror) dominate;
-preloading adds the pixels (4,096 × 224² × 3 bytes ≈ 0.6 GB), streaming keeps memory flat.
+Swin-T's activations at batch 32 (image and mirror) dominate the peak; preloading adds the pixels
+(4,096 × 224² × 3 bytes ≈ 0.6 GB), streaming keeps memory flat. ``--json PATH`` writes the
+figures for ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from _results import add_json_option, write_results
 
 
 def run(data: str, size: int, preload: bool, steps: int, threads: int, out: str) -> dict:
@@ -46,6 +47,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[512, 4096])
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    add_json_option(ap)
     args = ap.parse_args()
     rows = []
     for preload in (False, True):
@@ -58,6 +60,22 @@ def main() -> None:
     for r in rows:
         mode = "preloaded" if r["preload"] else "streamed"
         print(f"| {r['size']} | {mode} | {r['peak_rss_mb']:.0f} | {r['wall_s']:.0f} |")
+    write_results(
+        args.json,
+        {
+            "steps": args.steps,
+            "threads": args.threads,
+            "runs": [
+                {
+                    "images": r["size"],
+                    "pixels": "preloaded" if r["preload"] else "streamed",
+                    "peak RSS MB": r["peak_rss_mb"],
+                    "wall s": r["wall_s"],
+                }
+                for r in rows
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

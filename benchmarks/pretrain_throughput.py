@@ -9,6 +9,8 @@ same weights, the two layouts alternately in one run (so machine load affects bo
   backward, SGD step (``PretrainModule.training_step``).
 
     python benchmarks/pretrain_throughput.py [--threads 1] [--batch 64] [--steps 8] [--rounds 3]
+
+``--json PATH`` writes the figures for ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import copy
 import time
 
 import torch
+
+from _results import add_json_option, write_results
 
 
 def as_nchw(model: torch.nn.Module) -> torch.nn.Module:
@@ -49,6 +53,7 @@ def main() -> None:
     ap.add_argument("--infer-batch", type=positive, default=256)
     ap.add_argument("--steps", type=positive, default=8)
     ap.add_argument("--rounds", type=positive, default=3)
+    add_json_option(ap)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -105,6 +110,23 @@ def main() -> None:
         for layout, s in best.items():
             print(f"{task:14s} {layout}: {s:.3f} s per batch of {n}, {n / s:8.1f} images/s")
         print(f"{task:14s} NHWC speed-up: {best['NCHW'] / best['NHWC']:.2f}x")
+    write_results(
+        args.json,
+        {
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "rounds": args.rounds,
+            "layouts": [
+                {"task": task, "layout": layout, "s per batch": s, "batch": n, "images/s": n / s}
+                for task, (best, n) in rows.items()
+                for layout, s in best.items()
+            ],
+            "NHWC speed-up": [
+                {"task": task, "× NCHW": best["NCHW"] / best["NHWC"]}
+                for task, (best, _) in rows.items()
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

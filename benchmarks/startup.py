@@ -1,4 +1,4 @@
-"""Start-up time and memory of the ``vnaw`` command line (issue 12: ``vnaw --help`` < 1 s; issue 15:
+"""Start-up time and memory of the ``vnaw`` command line (targets: ``vnaw --help`` < 1 s,
 ``vnaw predict`` ready in ≤ 2 s).
 
 Runs every command below in a fresh process, ``--repeats`` times (after ``--warmup`` unmeasured
@@ -23,7 +23,7 @@ It then checks, in one process each, that ``import vnaw`` and building the parse
 onnxruntime. The exit status is 1 when a check fails: ``vnaw --help`` median ≥ 1 s, a heavy import,
 an error path not answered with one line and status 2, or ``vnaw predict`` start-up median > 2 s.
 
-    HF_HUB_OFFLINE=1 python benchmarks/startup.py [--repeats 5] [--json startup.json]
+    HF_HUB_OFFLINE=1 python benchmarks/startup.py [--repeats 5] [--json benchmarks/results/startup.json]
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from _results import add_json_option, write_results
+
 HERE = Path(__file__).resolve().parent
 HEAVY = ("torch", "lightning", "mediapipe", "onnx", "onnxruntime")
-HELP_LIMIT_S = 1.0  # issue 12
-PREDICT_LIMIT_S = 2.0  # issue 15
+HELP_LIMIT_S = 1.0
+PREDICT_LIMIT_S = 2.0
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() and sys.platform == "linux" else None
 
 # Run in a fresh interpreter: the heavy modules loaded by `import vnaw`, by the lazy public API, and
@@ -176,7 +178,7 @@ def build_cases(tmp: Path, env: dict[str, str]) -> list[Case]:
     cases = [
         Case("`python -c pass`", [py, "-c", "pass"], "baseline: the interpreter alone"),
         Case('`python -c "import torch"`', [py, "-c", "import torch"], "reference"),
-        Case(f"`{vnaw_name} --help`", [*vnaw, "--help"], f"issue 12: < {HELP_LIMIT_S:g} s"),
+        Case(f"`{vnaw_name} --help`", [*vnaw, "--help"], f"target: < {HELP_LIMIT_S:g} s"),
         Case(f"`{vnaw_name} --version`", [*vnaw, "--version"]),
     ]
     cases += [Case(f"`{vnaw_name} {c} --help`", [*vnaw, c, "--help"]) for c in commands()]
@@ -202,7 +204,7 @@ def build_cases(tmp: Path, env: dict[str, str]) -> list[Case]:
             f"`{vnaw_name} predict EMPTY_DIR`",
             [*vnaw, "predict", str(empty), "--out", str(out)],
             "predict start-up: imports, shipped encoder and face detector loaded, then "
-            f"'no video files found' (exit 2); issue 15: ≤ {PREDICT_LIMIT_S:g} s",
+            f"'no video files found' (exit 2); target: ≤ {PREDICT_LIMIT_S:g} s",
             expect_status=2,
         )
     )
@@ -250,7 +252,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5, help="measured runs of each command")
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured rounds first")
-    ap.add_argument("--json", type=Path, help="also write the raw measurements here")
+    add_json_option(ap)
     ap.add_argument("--setup", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.setup:
@@ -322,17 +324,29 @@ def main() -> int:
             failures.append(f"{what} imports {mods}")
     print(f"  ({n_modules} modules loaded after all of these)")
 
-    if args.json:
-        raw = {
-            c.label: {
-                "walls": c.walls,
-                "cpus": c.cpus,
-                "rss_mib": c.rss_mib,
-                "statuses": c.statuses,
-            }
-            for c in cases
-        }
-        args.json.write_text(json.dumps({"cases": raw, "heavy": heavy}, indent=2) + "\n")
+    write_results(
+        args.json,
+        {
+            "repeats": args.repeats,
+            "checks passed": not failures,
+            "failures": failures,
+            "commands": [
+                {
+                    "command": c.label,
+                    "median s": statistics.median(c.walls),
+                    "min s": min(c.walls),
+                    "× python -c pass": statistics.median(c.walls) / base,
+                    "CPU s": statistics.median(c.cpus),
+                    "peak RSS MiB": statistics.median(c.rss_mib),
+                    "exit": sorted(set(c.statuses)),
+                }
+                for c in cases
+            ],
+            "heavy modules imported": [
+                {"path": k, "modules": v or "none"} for k, v in heavy.items()
+            ],
+        },
+    )
     print("\nchecks:", "all passed" if not failures else "FAILED")
     for f in failures:
         print(f"  FAIL {f}")

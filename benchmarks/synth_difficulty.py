@@ -13,7 +13,7 @@ The generator is well calibrated when the per-frame score is clearly above chanc
 below 100 %, smoothing over an episode-length window adds several points (single frames are
 ambiguous, episodes are not), and every class has a non-zero F1.
 
-    python benchmarks/synth_difficulty.py [--root DIR | --seed 0 ...] [--smooth 21]
+    python benchmarks/synth_difficulty.py [--root DIR | --seed 0 ...] [--smooth 21] [--json PATH]
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from _results import add_json_option, write_results
 from vnaw.data.affwild2 import VideoRecord, index_dataset
 from vnaw.data.synth import SynthConfig, generate, load_clean_labels
 from vnaw.evaluation.metrics import macro_f1
-from vnaw.labels import IGNORE_INDEX, NUM_CLASSES
+from vnaw.labels import CLASSES, IGNORE_INDEX, NUM_CLASSES
 
 
 def frame_pixels(rec: VideoRecord, side: int) -> np.ndarray:
@@ -123,6 +124,7 @@ def main() -> None:
     ap.add_argument("--model", choices=("logreg", "mlp", "cnn", "encoder"), default="logreg")
     ap.add_argument("--C", type=float, default=0.1, help="inverse L2 strength of logreg")
     ap.add_argument("--epochs", type=int, default=8, help="CNN epochs")
+    add_json_option(ap)
     args = ap.parse_args()
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -210,6 +212,26 @@ def main() -> None:
         )
         print(f"per-class F1 (frame): {np.round(100 * macro_f1(yc, pf)[0], 1).tolist()}")
         print(f"per-class F1 (smooth): {np.round(100 * macro_f1(yc, ps)[0], 1).tolist()}")
+        f_frame, f_smooth = macro_f1(yc, pf), macro_f1(yc, ps)
+        write_results(
+            args.json,
+            {
+                "model": args.model,
+                "train frames": int(keep.sum()),
+                "val frames": int(valid.size),
+                "noisy labels differing from clean on val": wrong,
+                "macro-F1 % per frame (clean val labels)": 100 * f_frame[1],
+                f"macro-F1 % smoothed over {args.smooth} frames": 100 * f_smooth[1],
+                "macro-F1 % per frame (noisy val labels)": 100 * macro_f1(yn, pf)[1],
+                "chance: uniform %": 100 * chance_uniform,
+                "chance: train prior %": 100 * chance_prior,
+                "chance: majority class %": 100 * majority,
+                "per-class F1 %": [
+                    {"class": c, "per frame": 100 * a, "smoothed": 100 * b}
+                    for c, a, b in zip(CLASSES, f_frame[0], f_smooth[0], strict=True)
+                ],
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ alternately in one run so machine load affects both alike. Also times the loss a
 
     python benchmarks/train_throughput.py [--batch 64] [--clip 100] [--dim 512] [--steps 20]
     python benchmarks/train_throughput.py --device cuda --batch 4096 --precision bf16   # on a GPU
+
+``--json PATH`` writes the figures for ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 
 import torch
 
+from _results import add_json_option, write_results
 from vnaw import TemporalEncoder, VNAWLoss, frame_skip
 from vnaw.models.temporal import TemporalConfig
 
@@ -74,6 +77,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    add_json_option(ap)
     args = ap.parse_args()
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     gen = torch.Generator().manual_seed(0)
@@ -83,6 +87,7 @@ def main() -> None:
         f"device {args.device}, {args.precision}, torch threads {torch.get_num_threads()}"
     )
     print(f"{'level':6} {'loss':5} {'s/step':>8} {'clips/s':>9} {'NAW/CE':>7}")
+    steps, alone = [], []
     for level in ("clip", "frame"):
         times = {}
         # Alternate CE and NAW in rounds so drifts in machine load hit both.
@@ -96,6 +101,16 @@ def main() -> None:
         ce, naw = (sum(times[k]) / len(times[k]) for k in (False, True))
         print(f"{level:6} {'CE':5} {ce:8.4f} {args.batch / ce:9.1f}")
         print(f"{level:6} {'NAW':5} {naw:8.4f} {args.batch / naw:9.1f} {naw / ce:7.3f}")
+        steps += [
+            {"level": level, "loss": "CE", "s/step": ce, "clips/s": args.batch / ce, "÷ CE": 1.0},
+            {
+                "level": level,
+                "loss": "NAW",
+                "s/step": naw,
+                "clips/s": args.batch / naw,
+                "÷ CE": naw / ce,
+            },
+        ]
     logits = torch.randn(args.batch, args.clip, 8, generator=gen).to(args.device)
     _, labels, present = batch
     for level in ("clip", "frame"):
@@ -104,6 +119,18 @@ def main() -> None:
         print(
             f"loss alone, {level} level: CE {1e3 * ce:.3f} ms, NAW {1e3 * naw:.3f} ms, ratio {naw / ce:.2f}"
         )
+        alone.append({"level": level, "CE ms": 1e3 * ce, "NAW ms": 1e3 * naw, "NAW ÷ CE": naw / ce})
+    write_results(
+        args.json,
+        {
+            "batch × P × D": f"{args.batch} × {args.clip} × {args.dim}",
+            "device": args.device,
+            "precision": args.precision,
+            "torch threads": torch.get_num_threads(),
+            "training steps": steps,
+            "loss alone": alone,
+        },
+    )
 
 
 if __name__ == "__main__":
