@@ -67,7 +67,10 @@ def test_no_other_tag_forms():
 
 
 def _text_files():
-    files = [ROOT / "README.md", *(ROOT / d for d in ("src", "tests", "benchmarks", "configs"))]
+    files = [
+        ROOT / "README.md",
+        *(ROOT / d for d in ("src", "tests", "benchmarks", "configs", "docs")),
+    ]
     for f in files:
         if f.is_file():
             yield f

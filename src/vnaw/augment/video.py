@@ -38,7 +38,8 @@ def frame_skip(
 
     Args:
         num_frames: frames per clip ``P``.
-        low, high: range of the per-clip drop rate ``λ ~ U(low, high)``.
+        low: lower end of the per-clip drop rate ``λ ~ U(low, high)``.
+        high: upper end of that range.
         generator: random source.
         batch_size: if given, draw ``batch_size`` independent clips at once.
 
