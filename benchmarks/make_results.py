@@ -27,7 +27,7 @@ def benchmarks(folder: Path = HERE) -> dict[str, str]:
         if path.stem.startswith("_") or path.stem in HELPERS:
             continue
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-        out[path.stem] = " ".join(doc.split("\n\n")[0].split())
+        out[path.stem] = " ".join(doc.split("\n\n")[0].split()).replace("``", "`")
     return out
 
 

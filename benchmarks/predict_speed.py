@@ -13,7 +13,7 @@ in a fresh process:
 * the commands as a user runs them, each in a fresh process on the same 1-minute file, measured
   from outside (wall time, CPU time of all threads, peak RSS, start-up included): ``vnaw --help``,
   ``vnaw predict`` on a 1-frame video (start-up), ``vnaw predict`` on the video (its own thread
-  default) and ``fer`` (whole process): one Markdown table, as in the README.
+  default) and ``fer`` (whole process): one Markdown table.
 
 Setting up that environment (offline ``fer``, no TensorFlow)::
 

@@ -1,4 +1,4 @@
-"""Training images re-cropped as `vnaw predict` crops faces (issue 13's aligner-framing lever).
+"""Training images re-cropped as `vnaw predict` crops faces (the aligner-framing lever of docs/encoder-history.md).
 
 For each image of the given data specs: MediaPipe's 5 landmarks
 (``vnaw.faces.detectors.still_image_points``), the face warped onto a framing template at 224 px

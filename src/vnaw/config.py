@@ -72,7 +72,7 @@ class AugmentConfig:
 class LossConfig:
     # "frame" (the authors' code) or "clip" (the paper as written).
     # Deviation: the paper's V-NAW is clip level; frame is the default because it scored better on
-    # the per-frame metric in our synthetic ablation (README, design §7.2); the shipped `paper` config
+    # the per-frame metric in our synthetic ablation (docs/reproduce.md, design §7.2); the shipped `paper` config
     # keeps "clip".
     level: str = "frame"
     naw: bool = True  # False: plain cross-entropy at the same level (Table 2)

@@ -1,4 +1,4 @@
-"""Photometric and image-quality augmentations for encoder pretraining — issue 13.
+"""Photometric and image-quality augmentations for encoder pretraining (real-video image quality).
 
 Face crops from real video differ from curated stills in exposure, focus, resolution and
 compression; these augmentations draw such variation per image. They act on uint8-range batches

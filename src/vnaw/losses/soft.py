@@ -1,5 +1,5 @@
 """FERPlus vote distributions as soft training targets ("probability" targets of the FERPlus paper,
-Barsoum et al. 2016), with NLA on them — issue 13.
+Barsoum et al. 2016), with NLA on them.
 
 ``loss.soft=true`` in ``vnaw pretrain``: every training image gets a target distribution over the
 8 classes of design §2 — its FERPlus votes (counts of 1 dropped, as in the majority protocol, then
