@@ -3,7 +3,7 @@
 Every trunk vnaw builds runs in NHWC (``vnaw.models.encoder.channels_last``). This times, from the
 same weights, the two layouts alternately in one run (so machine load affects both alike):
 
-* inference: the encoder's forward pass on a batch of 48 px grey faces (``vnaw extract`` and the
+* inference: the encoder's forward pass on a batch of faces at its input size (``vnaw extract`` and the
   PyTorch path of ``vnaw predict``; the default ``predict`` runs ONNX Runtime and is not affected);
 * a ``vnaw pretrain`` step of the shipped recipe: augmentation, image + flip forward, NLA loss,
   backward, SGD step (``PretrainModule.training_step``).
@@ -63,10 +63,13 @@ def main() -> None:
     from vnaw.training.pretrain_module import PretrainModule
 
     clf = ImageClassifier.from_default().eval()
-    faces = torch.randn(args.infer_batch, 1, 48, 48)
+    size, channels = clf.meta.input_size, clf.meta.channels
+    faces = torch.randn(args.infer_batch, channels, size, size)
+    cfg = PretrainConfig()
+    cfg.model.init = "default"  # the shipped encoder's architecture and input settings
     modules = {}
     for layout in ("NCHW", "NHWC"):
-        m = PretrainModule(PretrainConfig())
+        m = PretrainModule(cfg)
         m.model.load_state_dict(clf.state_dict())
         if layout == "NCHW":
             m.model = as_nchw(m.model)
@@ -74,7 +77,7 @@ def main() -> None:
         modules[layout] = m.train()
     models = {"NCHW": as_nchw(clf), "NHWC": clf}
     gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (args.batch, 48, 48), dtype=torch.uint8, generator=gen)
+    images = torch.randint(0, 256, (args.batch, size, size), dtype=torch.uint8, generator=gen)
     batch = (images, torch.randint(0, 8, (args.batch,), generator=gen))
 
     def infer(layout: str):
