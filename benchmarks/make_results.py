@@ -66,6 +66,14 @@ def section(record: dict[str, Any], source: str, description: str) -> list[str]:
         f"{fmt(m.get('load_average'))} at the end, Python {m.get('python', '?')}.",
         "",
     ]
+    load, cores = m.get("load_average"), m.get("cores")
+    if load is not None and cores and load > cores:
+        lines += [
+            f"> Measured on a busy machine (load average {fmt(load)} on {cores} cores): times and "
+            "rates here are slower than on an idle one; accuracy figures and ratios measured "
+            "alternately within the run are not affected.",
+            "",
+        ]
     figures = record["figures"]
     scalars = {k: v for k, v in figures.items() if not _is_rows(v)}
     if scalars:

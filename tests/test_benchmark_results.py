@@ -71,6 +71,11 @@ def test_render_lists_figures_tables_and_benchmarks_not_recorded(tmp_path):
     assert "| checks passed | yes |" in text
     assert "| median | 0.08123 |" in text and "| n | 25045 |" in text
     assert "| a | b |\n|---|---|\n| 1 | — |" in text
+    assert "busy machine" not in text  # load average unknown
+    busy = _record("startup", {"x": 1})
+    busy["machine"]["load_average"] = 9.5
+    (tmp_path / "startup.json").write_text(json.dumps(busy))
+    assert "busy machine (load average 9.5 on 2 cores)" in make_results.render(tmp_path)
     missing = text.split("## Not yet recorded")[1]
     assert "`predict_speed`" in missing and "`startup`" not in missing
     assert "`make_results`" not in missing and "`fer_peer`" not in missing
