@@ -211,6 +211,37 @@ def test_ranks_split_videos_without_clashing(
         )
 
 
+@pytest.mark.slow
+def test_job_shards_split_videos_without_clashing(
+    tmp_path: Path, records, encoder, full_store: Path
+) -> None:
+    """`vnaw extract --shard K/N`: N array jobs on one store, each the videos its names hash to,
+    each job possibly several ranks; together every video once, as one run."""
+    from vnaw.shards import shard_of
+
+    got = []
+    for k in (1, 2, 3):
+        for r in range(2):  # two ranks inside the job
+            names = extract(
+                records,
+                tmp_path,
+                encoder,
+                erase=EraseSpec(views=2),
+                rank=r,
+                world_size=2,
+                progress=False,
+                job_shard=(k, 3),
+            )
+            assert all(shard_of(n, 3) == k for n in names)
+            got += names
+    assert sorted(got) == sorted(r.name for r in records)  # each video exactly once
+    ref = FeatureStore(full_store)
+    for r in records:
+        np.testing.assert_allclose(
+            FeatureStore(tmp_path).features(r.name, 2), ref.features(r.name, 2), atol=2e-3
+        )
+
+
 def test_training_clips_from_store(full_store: Path, records) -> None:
     st = FeatureStore(full_store)
     check_store(st, records)

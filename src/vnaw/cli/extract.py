@@ -6,6 +6,7 @@ import argparse
 import os
 
 from vnaw.cli.data import ANNOTATIONS_HELP
+from vnaw.shards import parse_shard
 
 
 def _env_int(name: str, default: int) -> int:
@@ -19,6 +20,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     from vnaw.features.extract import extract
     from vnaw.features.store import EraseSpec, shard
     from vnaw.models.frame_encoder import load_encoder
+    from vnaw.shards import take_shard
 
     rank = args.rank if args.rank is not None else _env_int("RANK", 0)
     world = args.world_size if args.world_size is not None else _env_int("WORLD_SIZE", 1)
@@ -48,8 +50,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         world_size=world,
         progress=not args.quiet,
         skip_bad=args.skip_bad,
+        job_shard=args.shard,
     )
-    mine = len(shard(records, rank, world))
+    mine = len(shard(take_shard(records, args.shard, lambda r: r.name), rank, world))
     print(
         f"rank {rank}/{world}: extracted {len(done)} videos, {mine - len(done)} already done or "
         "skipped; "
@@ -102,6 +105,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--rank", type=int, help="this process's share (default: env RANK or 0)")
     p.add_argument(
         "--world-size", type=int, help="number of processes (default: env WORLD_SIZE or 1)"
+    )
+    p.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="K/N",
+        help="only this job's share (K of N) of the videos: a stable split by hashed video name, "
+        "for the N jobs of a scheduler's array; each job may itself run as several ranks",
     )
     p.add_argument(
         "--skip-bad",

@@ -20,6 +20,12 @@ def _cmd_faces(args: argparse.Namespace) -> int:
     videos = find_videos(args.input)
     if not videos:
         raise FileNotFoundError(2, "no video files found", args.input)
+    ray = None
+    if args.ray:
+        from vnaw.cluster import RayOptions, require_ray
+
+        require_ray()  # one line before any work when Ray is not installed
+        ray = RayOptions.from_args(args)
     from vnaw.inference.quiet import native_stderr_silenced
 
     with native_stderr_silenced(args.quiet):  # --quiet: MediaPipe's native log lines too
@@ -32,6 +38,9 @@ def _cmd_faces(args: argparse.Namespace) -> int:
             detector_weights=args.detector_weights,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            shard=args.shard,
+            source_root=Path(args.input) if Path(args.input).is_dir() else None,
+            ray=ray,
         )
     if errors:
         if len(videos) > 1:  # a batch: the count after the per-video lines
@@ -50,6 +59,39 @@ def add_detector_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector-weights", metavar="FILE", help="weights file (RetinaFace)")
 
 
+def add_scale_arguments(p: argparse.ArgumentParser, cpus: float, cpus_help: str) -> None:
+    """``--shard`` and the ``--ray`` options, shared by the per-video commands."""
+    from vnaw.shards import parse_shard
+
+    p.add_argument(
+        "--shard",
+        type=parse_shard,
+        metavar="K/N",
+        help="only this job's share (K of N) of the folder: a stable split by hashed relative "
+        "path, for the N jobs of a scheduler's array (e.g. K=$SLURM_ARRAY_TASK_ID)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run each video as a Ray task: alone, on a local Ray instance; 'auto' or HOST:PORT, "
+        'on that cluster (pip install "vnaw[ray]")',
+    )
+    p.add_argument("--ray-cpus", type=float, default=cpus, help=f"{cpus_help} (default {cpus:g})")
+    p.add_argument(
+        "--ray-gpus",
+        type=float,
+        help="GPUs each video's task declares (default 1 with --device cuda, else 0)",
+    )
+    p.add_argument(
+        "--ray-retries",
+        type=int,
+        default=3,
+        help="times a task is rerun when its worker or node dies (default 3)",
+    )
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "faces",
@@ -60,7 +102,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="ROOT", help="dataset root to write into")
     p.add_argument("--size", type=int, default=224, help="crop side in pixels (default 224)")
     add_detector_arguments(p)
-    p.add_argument("--workers", type=int, default=1, help="videos processed in parallel")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="videos processed in parallel (with a bare --ray: by the local Ray instance)",
+    )
+    add_scale_arguments(p, cpus=1, cpus_help="CPUs each video's task declares")
     p.add_argument("--overwrite", action="store_true", help="redo videos already finished")
     p.add_argument(
         "--quiet", action="store_true", help="no progress output and no native log lines"

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
-from vnaw.cli.faces import add_detector_arguments
+from vnaw.cli.faces import add_detector_arguments, add_scale_arguments
+from vnaw.errors import ConfigError, VnawError
 
 
 def _check_out(out: Path) -> None:
@@ -27,53 +28,102 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from vnaw.inference.quiet import native_stderr_silenced
     from vnaw.inference.table import check_format
 
+    if args.merge:
+        return _merge(args, Path(args.merge))
+    if args.input is None:
+        raise ConfigError("predict: give a VIDEO_OR_DIR (or --merge OUT)")
+    if args.shard and args.abaw_test_list:
+        raise ConfigError(
+            "--abaw-test-list needs every video: give it to `vnaw predict --merge OUT` once all "
+            "shards are done"
+        )
     out = Path(args.out)
     _check_out(out)
     check_format(args.format)
+    if args.ray:
+        from vnaw.cluster import require_ray
+
+        require_ray()  # one line before any work when Ray is not installed
     with native_stderr_silenced(not args.verbose):
         return _predict_all(args, out)
 
 
 def _predict_all(args: argparse.Namespace, out: Path) -> int:
     from vnaw.faces.detectors import make_detector
-    from vnaw.faces.types import FaceConfig
     from vnaw.faces.video import find_videos
     from vnaw.files import output_lock
-    from vnaw.inference.analyze import load_model
-    from vnaw.inference.batch import Batch
+    from vnaw.inference.batch import Batch, default_threads
+    from vnaw.inference.jobs import PredictOptions, model_for
     from vnaw.inference.submission import read_test_list
+    from vnaw.shards import lock_name
 
     # The encoder runs beside detection and decoding (vnaw.inference.predict): half the cores
-    # each; more encoder threads than that only fight MediaPipe's for the same cores.
-    threads = args.threads or max(1, len(os.sched_getaffinity(0)) // 2)
-    model = load_model(args.model, args.device, threads=threads, encoder=args.encoder)
+    # each (of a Ray task's CPUs with --ray); more encoder threads than that only fight
+    # MediaPipe's for the same cores.
+    threads = args.threads or default_threads(args.ray_cpus if args.ray else None)
+    opts = PredictOptions.from_args(args, threads)
+    # With --ray the tasks load the model where they run; here it is only checked (on the CPU:
+    # this node need not have the GPU the tasks ask for).
+    model = model_for(replace(opts, device="cpu") if args.ray and args.device == "cuda" else opts)
     if args.verbose:
         print(f"predict: {model.description}", file=sys.stderr)
-    face_config = FaceConfig(max_faces=args.max_faces, detect_every=args.detect_every)
-    make_detector(args.detector, args.detector_weights, face_config).close()  # fails early
+    make_detector(args.detector, args.detector_weights, opts.face_config).close()  # fails early
     videos = find_videos(args.input)
     if not videos:
         raise FileNotFoundError(2, "no video files found", args.input)
     # The test list is read now: a bad one fails before the videos are processed, not after.
     test_list = read_test_list(args.abaw_test_list) if args.abaw_test_list else None
     root = Path(args.input) if Path(args.input).is_dir() else None
-    batch = Batch(model, out, args, face_config, root)
-    # Taken once every input is checked: a refused command leaves no output folder behind.
-    with output_lock(out, "predict"):
+    batch = Batch(model, out, args, opts, root)
+    # Taken once every input is checked: a refused command leaves no output folder behind. Each
+    # shard has its own lock: shards write disjoint files and run side by side.
+    with output_lock(out, lock_name("predict", args.shard)):
         batch.run(videos)
         if test_list is not None:
-            _write_submission(test_list, args.abaw_test_list, batch, out / "submission.txt")
+            _write_submission(test_list, args.abaw_test_list, batch.preds, out, batch.written)
     print(batch.final_line(), file=sys.stderr)
     return 1 if batch.failures else 0
 
 
-def _write_submission(test_list: list, source: str, batch, path: Path) -> None:
+def _merge(args: argparse.Namespace, out: Path) -> int:
+    """``vnaw predict --merge OUT [VIDEO_OR_DIR]``: the batch files from the shards' records."""
+    from vnaw.faces.video import find_videos
+    from vnaw.files import output_lock
+    from vnaw.inference.jobs import merge, record_preds, write_batch_files
+    from vnaw.inference.outputs import output_keys
+    from vnaw.inference.submission import read_test_list
+    from vnaw.shards import relpath
+
+    keys = None
+    if args.input is not None:  # check that every video of the folder is finished
+        videos = find_videos(args.input)
+        root = Path(args.input) if Path(args.input).is_dir() else None
+        keys = {relpath(v, root): k for v, k in output_keys(videos, root).items()}
+    test_list = read_test_list(args.abaw_test_list) if args.abaw_test_list else None
+    if not out.is_dir():  # before the lock, which would make it
+        raise FileNotFoundError(2, "no such output folder (--merge)", str(out))
+    with output_lock(out, "predict"):
+        records, missing = merge(out, keys)
+        if missing:
+            raise VnawError(
+                f"{out}: {len(missing)} video(s) of {args.input} not finished yet "
+                f"({', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}): run their "
+                "shards (again), then merge"
+            )
+        written = write_batch_files(out, records)
+        if test_list is not None:
+            _write_submission(test_list, args.abaw_test_list, record_preds(records), out, written)
+    names = ", ".join(p.name for p in written)
+    print(f"predict: merged {len(records)} video(s); wrote {names} in {out}", file=sys.stderr)
+    return 0
+
+
+def _write_submission(test_list: list, source: str, preds: dict, out: Path, written: list) -> None:
     from vnaw.files import atomic_text
     from vnaw.inference.submission import submission_lines
 
-    lines = submission_lines(test_list, batch.preds, source)
-    atomic_text(path, "\n".join(lines) + "\n")
-    batch.written.append(path)
+    lines = submission_lines(test_list, preds, source)
+    written.append(atomic_text(out / "submission.txt", "\n".join(lines) + "\n"))
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -87,7 +137,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "OUT/summary.csv. In a folder, <name> is the video's path relative to it, without its "
         "extension (cam1/clip.mp4 → OUT/cam1/clip.csv).",
     )
-    p.add_argument("input", metavar="VIDEO_OR_DIR", help="a video (or image) file or a folder")
+    p.add_argument(
+        "input",
+        metavar="VIDEO_OR_DIR",
+        nargs="?",
+        help="a video (or image) file or a folder (with --merge: optional, checks that each of "
+        "its videos is finished)",
+    )
     p.add_argument(
         "--model",
         metavar="RUN_OR_CHECKPOINT",
@@ -125,6 +181,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk", type=int, default=64, help="frames per streaming chunk")
     p.add_argument(
         "--threads", type=int, default=0, help="encoder threads (0 = half the CPU cores)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="redo videos already finished")
+    add_scale_arguments(
+        p, cpus=2, cpus_help="CPUs each video's task declares (the encoder gets half)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with a bare --ray: videos processed at once by the local Ray instance",
+    )
+    p.add_argument(
+        "--merge",
+        metavar="OUT",
+        help="build OUT/summary.csv and OUT/index.html (and the submission, with "
+        "--abaw-test-list) from the finished videos in OUT, e.g. after all --shard jobs",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(

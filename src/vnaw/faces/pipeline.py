@@ -35,6 +35,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vnaw.data.affwild2 import CROPS_DIR
 from vnaw.errors import VideoError
@@ -51,6 +52,10 @@ from vnaw.files import (
     unique_tag,
     write_error,
 )
+from vnaw.shards import lock_name, relpath, take_shard
+
+if TYPE_CHECKING:
+    from vnaw.cluster import RayOptions
 
 __all__ = ["FACES_DIR", "is_done", "process_video", "run_faces"]
 
@@ -212,20 +217,61 @@ def run_faces(
     detector_weights: str | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
+    source_root: Path | None = None,
+    ray: RayOptions | None = None,
 ) -> list[str]:
     """Process ``videos`` into ``root``; returns the error messages (empty = all succeeded).
 
-    Refused before any work: two videos with one name, a video whose name is taken in ``root`` by
-    another video, a detector that cannot load, and another ``vnaw faces`` writing to ``root``.
+    ``shard=(K, N)``: only the K-th of N shares of ``videos`` (by path relative to
+    ``source_root``, :mod:`vnaw.shards`); shards of one folder write disjoint outputs and run side
+    by side. ``ray``: each video as a Ray task (:mod:`vnaw.cluster`) instead of ``workers``.
+
+    Refused before any work: two videos with one name (in the whole folder, shards or not), a
+    video whose name is taken in ``root`` by another video, a detector that cannot load, and
+    another ``vnaw faces`` (of the same shard) writing to ``root``.
     """
     check_unique_stems(videos)
     if detector != "mediapipe":
         make_detector(detector, detector_weights, config)  # fails early, before any video
-    with output_lock(root, "faces"):
-        todo = [v for v in videos if overwrite or not is_done(v, root)]
-        for stale in (root / CROPS_DIR).glob(".partial-*"):  # crops of a killed run
-            shutil.rmtree(stale, ignore_errors=True)
-        return _run(todo, len(videos), root, config, workers, detector, detector_weights, progress)
+    mine = take_shard(videos, shard, lambda v: relpath(v, source_root))
+    with output_lock(root, lock_name("faces", shard)):
+        todo = [v for v in mine if overwrite or not is_done(v, root)]
+        # Crops of a killed run; with shards, only this shard's (another may be running).
+        for v in todo if shard else [None]:
+            for stale in (root / CROPS_DIR).glob(f".partial-{v.stem}-*" if v else ".partial-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+        if ray is not None:
+            return _run_ray(
+                todo, len(mine), root, config, detector, detector_weights, ray, progress
+            )
+        return _run(todo, len(mine), root, config, workers, detector, detector_weights, progress)
+
+
+def _run_ray(
+    todo: list[Path],
+    total: int,
+    root: Path,
+    config: FaceConfig | None,
+    detector: str,
+    detector_weights: str | None,
+    ray: RayOptions,
+    progress: bool,
+) -> list[str]:
+    """:func:`_worker` per video as a Ray task (retried when its worker dies)."""
+    from vnaw.cluster import run_tasks, session
+
+    if len(todo) < total and progress:
+        print(f"faces: {total - len(todo)} video(s) already done, skipped", file=sys.stderr)
+    calls = [(v, root, config, detector, detector_weights, False) for v in todo]
+    errors: list[str] = []
+    with session(ray):
+        for i, result, lost in run_tasks(_worker, calls, ray, desc="faces", progress=progress):
+            err = result[2] if lost is None else f"{todo[i]}: {lost}"
+            if err is not None:
+                errors.append(err)
+                print(f"faces: FAILED {one_line(err)}", file=sys.stderr)
+    return errors
 
 
 def _run(

@@ -38,6 +38,7 @@ from vnaw.files import output_lock
 from vnaw.models.encoder import EncoderMeta
 from vnaw.models.frame_encoder import Encoder
 from vnaw.models.preprocess import load_crop, normalize, to_input
+from vnaw.shards import lock_name, take_shard
 
 
 def to_views(x: Tensor, masks: Tensor, meta: EncoderMeta) -> Tensor:
@@ -79,14 +80,19 @@ def extract(
     progress: bool = True,
     after_video: Callable[[str], None] | None = None,
     skip_bad: bool = False,
+    job_shard: tuple[int, int] | None = None,
 ) -> list[str]:
     """Extract features of this rank's unfinished videos into ``store``; returns their names.
+
+    ``job_shard=(K, N)``: first only the K-th of N shares of ``records`` (by video name,
+    :mod:`vnaw.shards`: one job of a scheduler's array), then this rank's part of it.
 
     ``after_video(name)`` is called after each video is committed (a test hook: raising there
     simulates an interruption). ``skip_bad``: leave out videos with a bad crop instead of stopping.
     """
     store, erase = Path(store), erase or EraseSpec()
-    with output_lock(store, f"extract-rank{rank}"):
+    records = take_shard(records, job_shard, lambda r: r.name)
+    with output_lock(store, f"{lock_name('extract', job_shard)}-rank{rank}"):
         header = store_header(encoder.identity(), erase)
         if (store / MANIFEST).exists():  # another encoder's store: refused before crops are read
             open_or_create(store, header)
