@@ -21,7 +21,7 @@ ratios are against ``plain`` of the same rounds. Results are appended per run to
 ``WORK/results.jsonl``: a rerun resumes. Finally the stage times of one clip (decode,
 detect+align, encode) give the estimate for a node with one GPU (the encoder moved there).
 
-    python benchmarks/scale.py --work /tmp/scale [--clips 12 --seconds 8 --rounds 2]
+    python benchmarks/scale.py --work /tmp/scale [--clips 8 --seconds 10 --rounds 3] [--json F]
 
 Needs the dev extra (scikit-image) and, for the Ray runs, the ray extra.
 """
@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _results import add_json_option, write_results
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = {
@@ -213,8 +215,10 @@ def _ratio(results: list[dict], config: str, key: str, minus: dict[int, float] |
     return statistics.median(vals), min(vals), max(vals)
 
 
-def summarize(results: list[dict], videos: int, video_s: float, stages: dict) -> None:
-    """The table of docs/scale.md and the plan for :data:`HOURS` hours of video."""
+def summarize(results: list[dict], videos: int, video_s: float, stages: dict) -> dict:
+    """The table of docs/scale.md and the plan for :data:`HOURS` hours of video (printed, and
+    returned as the figures of ``--json``)."""
+    figures: dict = {"clips": videos, "video s": video_s, "rows": []}
     runs = [c for c in ("plain", "ray1", "ray2", "shards") if _per_round(results, c, "wall_s")]
     fixed = {}  # Ray's fixed cost per round: the 1-s clip with --ray minus without
     for key in ("wall_s", "cpu_s"):
@@ -232,6 +236,19 @@ def summarize(results: list[dict], videos: int, video_s: float, stages: dict) ->
         rw, rc = _ratio(results, c, "wall_s"), _ratio(results, c, "cpu_s")
         steady = _ratio(results, c, "cpu_s", fixed["cpu_s"]) if c.startswith("ray") else rc
         name = {"shards": "shard 1/2 + shard 2/2 + merge"}.get(c, c)
+        figures["rows"].append(
+            {
+                "run": name,
+                "rounds": len(_per_round(results, c, "wall_s")),
+                "wall s": wall,
+                "CPU s": cpu,
+                "videos/h": videos * 3600 / wall,
+                "CPU s per video s": cpu / video_s,
+                "wall / plain": rw[0],
+                "CPU / plain": rc[0],
+                "CPU / plain without Ray's fixed cost": steady[0],
+            }
+        )
         print(
             f"| {name} | {len(_per_round(results, c, 'wall_s'))} | {wall:.1f} | {cpu:.1f} | "
             f"{videos * 3600 / wall:.0f} | {cpu / video_s:.3f} | "
@@ -243,6 +260,7 @@ def summarize(results: list[dict], videos: int, video_s: float, stages: dict) ->
         cpu_per_video_s = (
             statistics.median(_per_round(results, "plain", "cpu_s").values()) / video_s
         )
+        figures |= {"Ray fixed CPU s": fc, "Ray fixed wall s": fw}
         print(
             f"Ray's fixed cost per command (local start-up and shutdown, worker start): "
             f"{fc:.1f} CPU s, {fw:.1f} s wall (a 1-s clip with --ray minus without): "
@@ -264,12 +282,19 @@ def summarize(results: list[dict], videos: int, video_s: float, stages: dict) ->
         f"encode {1e3 * enc:.1f}; encode = {100 * share:.0f} % of the stage time."
     )
     gpu_core_h = core_h * (1 - share)
+    figures |= {
+        "CPU s per video s (plain)": cpu_per_video_s,
+        f"core-hours for {HOURS} h of video": core_h,
+        "encode share of stage time": share,
+        "ESTIMATE core-hours with the encoder on a GPU": gpu_core_h,
+    }
     print(
         f"ESTIMATE (no GPU measured) for one GPU per node: the encoder on the GPU takes its "
         f"{100 * share:.0f} % off the CPUs, detection and decoding stay there: about "
         f"{gpu_core_h:,.0f} core-hours, i.e. {gpu_core_h / 16:,.0f} node-hours on 16-core + 1-GPU "
         f"nodes ({core_h / max(gpu_core_h, 1e-9):.2f}x the throughput of CPU-only nodes)."
     )
+    return figures
 
 
 def main() -> None:
@@ -279,6 +304,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=8, help="length of each clip")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    add_json_option(ap)
     args = ap.parse_args()
 
     _become_subreaper()
@@ -297,7 +323,8 @@ def main() -> None:
                 f.write(json.dumps(res) + "\n")
             results.append(res)
     stages = stage_times(clips[0])
-    summarize(results, len(clips), len(clips) * args.seconds, stages)
+    figures = summarize(results, len(clips), len(clips) * args.seconds, stages)
+    write_results(args.json, figures)
 
 
 if __name__ == "__main__":

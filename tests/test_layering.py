@@ -11,7 +11,8 @@ SRC = Path(__file__).parents[1] / "src"
 
 # Lowest first; a module belongs to the longest prefix listed (design §10 states this order).
 STAGES: list[tuple[str, ...]] = [
-    ("vnaw.labels", "vnaw.errors", "vnaw.files", "vnaw.config"),  # foundation
+    # foundation; shards and cluster: which videos a job takes, how a task runs on Ray
+    ("vnaw.labels", "vnaw.errors", "vnaw.files", "vnaw.config", "vnaw.shards", "vnaw.cluster"),
     ("vnaw.models",),  # encoders, the one preprocessing path, temporal model, run artifact
     ("vnaw.data",),
     ("vnaw.faces",),

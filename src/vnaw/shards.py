@@ -10,7 +10,6 @@ what makes that hold while the folder grows.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,15 +19,15 @@ T = TypeVar("T")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` → ``(K, N)`` with ``1 ≤ K ≤ N``; an ``argparse`` type (its error is one line)."""
+    """``"K/N"`` → ``(K, N)`` with ``1 ≤ K ≤ N``; a ``ValueError`` (one line) otherwise."""
     try:
         k, n = (int(part) for part in text.split("/"))
     except ValueError:
-        raise argparse.ArgumentTypeError(
+        raise ValueError(
             f"{text!r}: expected K/N, e.g. 2/8 (this job's number K of N jobs)"
         ) from None
     if not 1 <= k <= n:
-        raise argparse.ArgumentTypeError(f"{text!r}: K must be between 1 and N")
+        raise ValueError(f"{text!r}: K must be between 1 and N")
     return k, n
 
 

@@ -6,7 +6,7 @@ import argparse
 import os
 
 from vnaw.cli.data import ANNOTATIONS_HELP
-from vnaw.shards import parse_shard
+from vnaw.cli.faces import shard_arg
 
 
 def _env_int(name: str, default: int) -> int:
@@ -108,7 +108,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--shard",
-        type=parse_shard,
+        type=shard_arg,
         metavar="K/N",
         help="only this job's share (K of N) of the videos: a stable split by hashed video name, "
         "for the N jobs of a scheduler's array; each job may itself run as several ranks",

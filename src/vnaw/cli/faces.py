@@ -59,13 +59,21 @@ def add_detector_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector-weights", metavar="FILE", help="weights file (RetinaFace)")
 
 
-def add_scale_arguments(p: argparse.ArgumentParser, cpus: float, cpus_help: str) -> None:
-    """``--shard`` and the ``--ray`` options, shared by the per-video commands."""
+def shard_arg(text: str) -> tuple[int, int]:
+    """``--shard K/N`` for argparse: its error is the one line of :func:`vnaw.shards.parse_shard`."""
     from vnaw.shards import parse_shard
 
+    try:
+        return parse_shard(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def add_scale_arguments(p: argparse.ArgumentParser, cpus: float, cpus_help: str) -> None:
+    """``--shard`` and the ``--ray`` options, shared by the per-video commands."""
     p.add_argument(
         "--shard",
-        type=parse_shard,
+        type=shard_arg,
         metavar="K/N",
         help="only this job's share (K of N) of the folder: a stable split by hashed relative "
         "path, for the N jobs of a scheduler's array (e.g. K=$SLURM_ARRAY_TASK_ID)",
