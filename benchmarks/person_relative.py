@@ -1,0 +1,279 @@
+"""Raw vs person-relative expression scores, per class — issue 33 (:mod:`vnaw.inference.baseline`).
+
+Scores the shipped encoder (``ImageClassifier.from_default().predict_proba``, mirror average) two
+ways on the same inputs: raw (argmax of its probabilities) and relative (against the person's
+baseline, with the guard that falls back to raw), on
+
+1. **same-session sequences** (synthetic): per identity, one sequence that starts at rest and
+   goes through episodes of every class with onsets and offsets, rendered by the synthetic
+   generator's face drawer (:func:`vnaw.data.synth_faces.render_track`, 112 px) with its
+   nuisance (pose and lighting drift, occluders, blur, noise). Half of the identities have a
+   *resting face* that looks stern, sad or disgusted (``REST_SCALE`` × that class's prototype
+   added to their rest parameters): the case a frame classifier cannot handle. Scored on the
+   frames whose expression intensity is at least ``APEX`` (Neutral frames: all), the baseline
+   estimated from the whole sequence (``--baseline auto``) or from the first ``CALIB`` frames
+   (calibration; the sequence starts at rest).
+2. **different sessions** (real): muxspace people with at least ``MIN_IMAGES`` images, each
+   person's images taken as one group (``predict_relative(images)``: baseline from the group);
+   they are photos from other days, lighting and pose, where a baseline hurts — the guard must
+   keep relative accuracy within 1 point of raw.
+
+``--dev`` runs the developer part used to choose :class:`~vnaw.inference.baseline.BaselineConfig`:
+synthetic seeds 100–101 and the muxspace ``train``+``val`` people; ``--sweep`` prints accuracy
+over margins and guard thresholds there. The reported part is synthetic seeds 0–2 and the muxspace
+held-out (``test``) people, never used to choose anything.
+
+Run::
+
+    python benchmarks/person_relative.py --muxspace ../shared/data/muxspace --out bench-rel
+
+Encoder outputs are cached under ``--out`` (resumable); results go to ``OUT/results.json`` and a
+Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from vnaw.inference.baseline import (
+    BaselineConfig,
+    appearance,
+    baseline_from,
+    log_probs,
+    relative_scores,
+    track_baseline,
+)
+from vnaw.labels import CLASSES
+
+REST_SCALE = 0.5  # resting-face offset: this share of a class prototype (stern, sad, disgusted)
+REST_CLASSES = (1, 2, 5)  # Anger, Disgust, Sadness
+APEX = 0.5  # expressive frames scored where the intensity profile reaches this
+CALIB = 40  # frames at the start of each sequence: at rest (calibration mode's baseline)
+MIN_IMAGES = 2  # muxspace people with at least this many images in the part
+IDENTITIES = 12
+
+
+def synth_sequence(seed: int, k: int, rng: np.random.Generator):
+    """One identity's sequence: ``(frames (N, 112, 112, 3), labels (N,), intensity (N,))``."""
+    from vnaw.data.synth import SynthConfig
+    from vnaw.data.synth_episodes import intensity_profile
+    from vnaw.data.synth_faces import PROTOTYPES, make_identities, render_track
+
+    ident = make_identities(1, rng)[0]
+    if k % 2:  # half of the people look stern, disgusted or sad at rest
+        rest = ident.rest + REST_SCALE * PROTOTYPES[REST_CLASSES[(k // 2) % len(REST_CLASSES)]]
+        ident = replace(ident, rest=rest)
+    classes = [0] + [int(c) for c in rng.permutation(np.arange(1, 8))]
+    labels, prof = [np.zeros(CALIB, np.int64)], [np.zeros(CALIB)]
+    for c in classes[1:]:
+        n = int(rng.integers(30, 60))
+        labels.append(np.full(n, c))
+        prof.append(intensity_profile(n, rng))
+        gap = int(rng.integers(15, 30))  # back to rest between episodes
+        labels.append(np.zeros(gap, np.int64))
+        prof.append(np.zeros(gap))
+    clean, profile = np.concatenate(labels), np.concatenate(prof)
+    frames = render_track(ident, clean, profile, SynthConfig(size=112), rng)
+    return np.stack(frames), clean, profile
+
+
+def synth_cache(seed: int, out: Path, model) -> dict[str, np.ndarray]:
+    """Encoder probabilities, appearance descriptors, labels of seed ``seed``'s sequences."""
+    path = out / f"synth_seed{seed}.npz"
+    if path.is_file():
+        return dict(np.load(path))
+    rng = np.random.default_rng(seed)
+    probs, apps, labels, prof, who = [], [], [], [], []
+    for k in range(IDENTITIES):
+        frames, y, p = synth_sequence(seed, k, rng)
+        probs.append(model.predict_proba(list(frames)))
+        apps.append(np.stack([appearance(f) for f in frames]))
+        labels.append(y), prof.append(p), who.append(np.full(len(y), k))
+    data = {
+        "probs": np.concatenate(probs),
+        "app": np.concatenate(apps),
+        "labels": np.concatenate(labels),
+        "profile": np.concatenate(prof),
+        "person": np.concatenate(who),
+    }
+    np.savez(path, **data)
+    return data
+
+
+def muxspace_cache(root: Path, out: Path, model) -> dict[str, np.ndarray]:
+    """Encoder probabilities and descriptors of every muxspace image, with labels, parts, people."""
+    from PIL import Image
+
+    from vnaw.data.muxspace import person_of, read_labels, split_parts
+
+    path = out / "muxspace.npz"
+    if path.is_file():
+        return dict(np.load(path))
+    names, labels = read_labels(root)
+    part = np.empty(len(names), dtype="<U5")
+    for k, v in split_parts(names, labels).items():
+        part[v] = k
+    crops = []
+    for n in names:
+        with Image.open(root / "images" / n) as im:
+            crops.append(np.array(im.convert("L" if im.mode in ("L", "LA", "1") else "RGB")))
+    data = {
+        "probs": model.predict_proba(crops),
+        "app": np.stack([appearance(c) for c in crops]),
+        "labels": labels,
+        "part": part,
+        "person": np.array([person_of(n) for n in names]),
+    }
+    np.savez(path, **data)
+    return data
+
+
+def relative_groups(
+    probs, app, groups, cfg: BaselineConfig, calib: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Relative probabilities and guard flags, each group read against its own baseline
+    (``calib``: per frame, whether it belongs to the group's calibration recording)."""
+    rel, ok = np.array(probs, copy=True), np.zeros(len(probs), bool)
+    for g in np.unique(groups):
+        i = np.flatnonzero(groups == g)
+        a = None if app is None else app[i]
+        if calib is None:
+            base = track_baseline(log_probs(probs[i]), cfg, a)
+        else:
+            c = i[calib[i]]
+            base = baseline_from(log_probs(probs[c]), cfg, None if app is None else app[c])
+        rel[i], ok[i] = relative_scores(probs[i], base, cfg, a)
+    return rel, ok
+
+
+def per_class(labels: np.ndarray, pred: np.ndarray) -> dict:
+    out = {"all": float((pred == labels).mean()) if len(labels) else float("nan")}
+    out["expressive"] = float((pred == labels)[labels != 0].mean())
+    for k, c in enumerate(CLASSES):
+        m = labels == k
+        out[c] = float((pred[m] == k).mean()) if m.any() else None
+    out["mean_class"] = float(np.mean([out[c] for c in CLASSES if out[c] is not None]))
+    return out
+
+
+def score_synth(datas: list[dict], cfg: BaselineConfig, mode: str = "auto") -> dict:
+    rows = {"raw": [], "relative": [], "ok": [], "labels": []}
+    for d in datas:
+        keep = (d["labels"] == 0) | (d["profile"] >= APEX)
+        calib = None
+        if mode == "calibration":
+            first = np.zeros(len(d["labels"]), bool)
+            for g in np.unique(d["person"]):
+                first[np.flatnonzero(d["person"] == g)[:CALIB]] = True
+            calib = first
+            keep &= ~first  # the calibration frames themselves are not scored
+        rel, ok = relative_groups(d["probs"], d["app"], d["person"], cfg, calib)
+        rows["raw"].append(d["probs"].argmax(1)[keep])
+        rows["relative"].append(rel.argmax(1)[keep])
+        rows["ok"].append(ok[keep])
+        rows["labels"].append(d["labels"][keep])
+    y = np.concatenate(rows["labels"])
+    return {
+        "n": int(len(y)),
+        "raw": per_class(y, np.concatenate(rows["raw"])),
+        "relative": per_class(y, np.concatenate(rows["relative"])),
+        "baseline_ok_share": float(np.concatenate(rows["ok"]).mean()),
+    }
+
+
+def score_muxspace(d: dict, parts: tuple[str, ...], cfg: BaselineConfig) -> dict:
+    m = np.isin(d["part"], parts)
+    people, counts = np.unique(d["person"][m], return_counts=True)
+    m &= np.isin(d["person"], people[counts >= MIN_IMAGES])
+    probs, app, y, who = d["probs"][m], d["app"][m], d["labels"][m], d["person"][m]
+    rel, ok = relative_groups(probs, app, who, cfg)
+    return {
+        "n": int(m.sum()),
+        "people": int((counts >= MIN_IMAGES).sum()),
+        "raw": per_class(y, probs.argmax(1)),
+        "relative": per_class(y, rel.argmax(1)),
+        "baseline_ok_share": float(ok.mean()),
+        "no_guard": per_class(y, relative_groups(probs, None, who, cfg)[0].argmax(1)),
+    }
+
+
+def table(results: dict) -> str:
+    head = ["set", "scores", "n", "all %", "expressive %", "mean class %", *CLASSES, "baseline ok %"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in results.items():
+        for kind in ("raw", "relative", "no_guard"):
+            if kind not in r:
+                continue
+            s = r[kind]
+            cells = [name, kind, str(r["n"]), *(f"{100 * s[k]:.1f}" for k in ("all", "expressive"))]
+            cells.append(f"{100 * s['mean_class']:.1f}")
+            cells += ["—" if s[c] is None else f"{100 * s[c]:.1f}" for c in CLASSES]
+            cells.append(f"{100 * r['baseline_ok_share']:.0f}" if kind == "relative" else "")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sweep(synth: list[dict], mux: dict, cfg: BaselineConfig) -> None:
+    """Developer data: accuracy over the margin and the guard thresholds (printed)."""
+    print("margin sweep (synthetic dev, auto): margin, raw mean-class, rel mean-class, rel all")
+    for m in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0):
+        r = score_synth(synth, replace(cfg, margin=m))
+        print(f"  {m:4.2f} {r['raw']['mean_class']:.3f} {r['relative']['mean_class']:.3f} "
+              f"{r['relative']['all']:.3f} raw all {r['raw']['all']:.3f}")  # fmt: skip
+    print("min_neutral sweep (synthetic dev): value, rel mean-class, ok share")
+    for v in (0.0, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5):
+        r = score_synth(synth, replace(cfg, min_neutral=v))
+        print(f"  {v:4.2f} {r['relative']['mean_class']:.3f} {r['baseline_ok_share']:.2f}")
+    print("guard sweep: max_change, max_light → synth dev rel all / ok; muxspace dev raw/rel all / ok")
+    for ch in (0.05, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 2.0):
+        for li in (0.15, 0.3, 10.0):
+            c = replace(cfg, max_change=ch, max_light=li)
+            s, x = score_synth(synth, c), score_muxspace(mux, ("train", "val"), c)
+            print(f"  {ch:4.2f} {li:5.2f}  synth {s['relative']['all']:.3f} ok {s['baseline_ok_share']:.2f}"
+                  f"  mux {x['raw']['all']:.3f}/{x['relative']['all']:.3f} ok {x['baseline_ok_share']:.2f}")  # fmt: skip # noqa: E501
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--muxspace", type=Path, required=True, help="muxspace root (labels.csv)")
+    ap.add_argument("--out", type=Path, default=Path("bench-person-relative"))
+    ap.add_argument("--dev", action="store_true", help="developer part (seeds 100–101, train+val)")
+    ap.add_argument("--sweep", action="store_true", help="with --dev: sweep the constants")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+
+    import torch
+
+    from vnaw.models.encoder import ImageClassifier
+
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = ImageClassifier.from_default()
+    cfg = BaselineConfig()
+    seeds = (100, 101) if args.dev else (0, 1, 2)
+    parts = ("train", "val") if args.dev else ("test",)
+    synth = [synth_cache(s, args.out, model) for s in seeds]
+    mux = muxspace_cache(args.muxspace, args.out, model)
+    if args.sweep:
+        sweep(synth, mux, cfg)
+    results = {
+        f"synthetic same-session, seeds {seeds}, auto": score_synth(synth, cfg),
+        f"synthetic same-session, seeds {seeds}, calibration": score_synth(
+            synth, cfg, "calibration"
+        ),
+        f"muxspace {'+'.join(parts)} people, different sessions": score_muxspace(mux, parts, cfg),
+    }
+    print(table(results))
+    payload = {"config": asdict(cfg), "results": results}
+    (args.out / ("results_dev.json" if args.dev else "results.json")).write_text(
+        json.dumps(payload, indent=1)
+    )
+
+
+if __name__ == "__main__":
+    main()
