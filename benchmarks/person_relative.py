@@ -53,9 +53,9 @@ from vnaw.labels import CLASSES
 REST_SCALE = 0.5  # resting-face offset: this share of a class prototype (stern, sad, disgusted)
 REST_CLASSES = (1, 2, 5)  # Anger, Disgust, Sadness
 APEX = 0.5  # expressive frames scored where the intensity profile reaches this
-CALIB = 40  # frames at the start of each sequence: at rest (calibration mode's baseline)
+CALIB = 30  # frames at the start of each sequence: at rest (calibration mode's baseline)
 MIN_IMAGES = 2  # muxspace people with at least this many images in the part
-IDENTITIES = 12
+IDENTITIES = 8
 
 
 def synth_sequence(seed: int, k: int, rng: np.random.Generator):
@@ -71,10 +71,10 @@ def synth_sequence(seed: int, k: int, rng: np.random.Generator):
     classes = [0] + [int(c) for c in rng.permutation(np.arange(1, 8))]
     labels, prof = [np.zeros(CALIB, np.int64)], [np.zeros(CALIB)]
     for c in classes[1:]:
-        n = int(rng.integers(30, 60))
+        n = int(rng.integers(25, 45))
         labels.append(np.full(n, c))
         prof.append(intensity_profile(n, rng))
-        gap = int(rng.integers(15, 30))  # back to rest between episodes
+        gap = int(rng.integers(10, 20))  # back to rest between episodes
         labels.append(np.zeros(gap, np.int64))
         prof.append(np.zeros(gap))
     clean, profile = np.concatenate(labels), np.concatenate(prof)

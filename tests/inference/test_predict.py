@@ -9,7 +9,7 @@ import torch
 
 from vnaw.inference.streaming import SmoothStream, WindowStream
 from vnaw.inference.submission import SUBMISSION_HEADER, read_test_list, submission_lines
-from vnaw.inference.table import TABLE_COLUMNS
+from vnaw.inference.table import RELATIVE_COLUMNS, TABLE_COLUMNS
 from vnaw.inference.windows import predict_video
 from vnaw.labels import CLASSES
 from vnaw.models.temporal import TemporalConfig, TemporalEncoder
@@ -104,7 +104,7 @@ def test_predict_cli_writes_table_timeline_and_submission(face_video, tmp_path, 
     assert rc == 0
     assert "encoder only, smoothed" in capsys.readouterr().err  # says it is the encoder alone
     table = pd.read_csv(out / "clip.csv")
-    assert list(table.columns) == TABLE_COLUMNS
+    assert list(table.columns) == TABLE_COLUMNS + RELATIVE_COLUMNS  # --baseline auto by default
     assert table["frame"].tolist() == list(range(1, 17))
     np.testing.assert_allclose(table[list(CLASSES)].sum(axis=1), 1.0, atol=1e-4)
     assert (table["pred"] == [CLASSES[i] for i in table["pred_index"]]).all()
@@ -143,3 +143,29 @@ def test_predict_bad_file_does_not_stop_others(face_video, tmp_path, capsys):
     assert (tmp_path / "o" / "good.csv").is_file() and (
         tmp_path / "o" / "good_overlay.mp4"
     ).is_file()
+
+
+def test_baseline_none_auto_and_path_keep_raw_columns(face_video, tmp_path):
+    from vnaw.cli import main
+
+    base = ["--threads", "1", "--quiet"]
+    tables = {}
+    for mode in ("none", "auto", str(face_video)):
+        out = tmp_path / f"o{len(tables)}"
+        assert main(["predict", str(face_video), "--out", str(out), "--baseline", mode, *base]) == 0
+        tables[mode] = pd.read_csv(out / "clip.csv")
+    none, auto, path = tables["none"], tables["auto"], tables[str(face_video)]
+    assert list(none.columns) == TABLE_COLUMNS  # today's table
+    for t in (auto, path):
+        pd.testing.assert_frame_equal(t[TABLE_COLUMNS], none)  # raw columns unchanged
+    # auto: 16 face frames → round(0.2 · 16) = 3 baseline frames, marked in the table
+    assert auto["baseline_frames"].eq(3).all() and auto["baseline_frame"].sum() == 3
+    rel = auto[[f"rel_{c}" for c in CLASSES]].to_numpy()
+    np.testing.assert_allclose(rel.sum(1), 1.0, atol=1e-5)
+    raw = auto[list(CLASSES)].to_numpy()
+    off = auto["baseline_ok"].to_numpy() == 0
+    np.testing.assert_allclose(rel[off], raw[off], atol=1e-6)  # fallback: the raw scores
+    # the video as its own calibration: its 16 frames are the baseline, none marked in the table
+    assert path["baseline_frames"].eq(16).all() and path["baseline_frame"].sum() == 0
+    summary = pd.read_csv(tmp_path / "o1" / "summary.csv")
+    assert {"rel_dominant", "rel_share_Neutral", "baseline_ok_share"} <= set(summary.columns)

@@ -53,7 +53,7 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     from vnaw.faces.video import find_videos
     from vnaw.files import output_lock
     from vnaw.inference.batch import Batch, default_threads
-    from vnaw.inference.jobs import PredictOptions, model_for
+    from vnaw.inference.jobs import PredictOptions, calibration_for, model_for
     from vnaw.inference.submission import read_test_list
     from vnaw.shards import lock_name
 
@@ -73,6 +73,7 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
         raise FileNotFoundError(2, "no video files found", args.input)
     # The test list is read now: a bad one fails before the videos are processed, not after.
     test_list = read_test_list(args.abaw_test_list) if args.abaw_test_list else None
+    calibration_for(opts, model)  # --baseline PATH: read now (and kept), a bad one fails first
     root = Path(args.input) if Path(args.input).is_dir() else None
     batch = Batch(model, out, args, opts, root)
     # Taken once every input is checked: a refused command leaves no output folder behind. Each
@@ -176,6 +177,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--abaw-test-list", metavar="FILE", help="write the ABAW submission file (design §3.1)"
+    )
+    p.add_argument(
+        "--baseline",
+        default="auto",
+        metavar="auto|none|PATH",
+        help="person-relative scores (rel_* columns) beside the raw ones: auto = each face's "
+        "baseline from its own most neutral frames (default); PATH = a neutral recording or "
+        "images of the person(s) (faces matched left to right, or a .csv of 'track,path' lines); "
+        "none = raw scores only",
     )
     add_detector_arguments(p)
     p.add_argument("--chunk", type=int, default=64, help="frames per streaming chunk")

@@ -80,9 +80,16 @@ def analyze_video(
     *,
     encoder: str | Path | None = None,
     progress: bool = False,
+    baseline: str | Path | None = "auto",
     **options,
 ):
     """Per-frame expression probabilities of one video (or image) as a pandas DataFrame.
+
+    ``baseline``: ``"auto"`` (default) adds person-relative columns (``rel_Neutral`` …
+    ``rel_Other``, ``rel_pred``, ``baseline_ok``, ``baseline_frame``, ``baseline_frames``), each
+    face read against its own most neutral frames; a path of a neutral recording or images of the
+    person(s) uses that as the baseline instead (calibration); ``None`` (or ``"none"``): raw
+    columns only. The raw columns are the same in every case (docs/person-relative.md).
 
     One row per frame and face track, the columns of :data:`vnaw.inference.table.TABLE_COLUMNS`;
     frames where a track's face was not found have empty (NaN) probabilities and prediction.
@@ -96,9 +103,14 @@ def analyze_video(
     from vnaw.inference.predict import predict_file
     from vnaw.inference.table import video_table
 
-    result = predict_file(
-        path, load_model(model, device, encoder=encoder), progress=progress, **options
-    )
+    from vnaw.inference.relative import apply_baselines, calibrate, parse_baseline
+
+    loaded = load_model(model, device, encoder=encoder)
+    mode = parse_baseline(baseline)
+    given = calibrate(mode, loaded, **options) if isinstance(mode, Path) else None
+    result = predict_file(path, loaded, progress=progress, **options)
+    if mode is not None:
+        apply_baselines(result, given)
     for line in result.warnings:
         warnings.warn(line, stacklevel=2)
     return video_table(result)

@@ -38,6 +38,7 @@ import numpy as np
 NEUTRAL = 0  # design §2 class order: Neutral first
 EPS = 1e-6  # probabilities are clipped here before the log (a 0 would make r infinite)
 THUMB = 8  # side of the grey thumbnail of the appearance descriptor
+DESCRIPTOR_SIZE = 1 + THUMB * THUMB
 
 
 @dataclass(frozen=True)

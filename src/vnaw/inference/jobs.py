@@ -53,6 +53,9 @@ class PredictOptions:
     detect_every: int = 10
     progress: bool = False
     model_stamp: str = ""  # which weights (model_stamp()): a retrained run is not "finished"
+    baseline: str = (
+        "auto"  # --baseline: auto, none, or a calibration PATH (vnaw.inference.relative)
+    )
 
     @classmethod
     def from_args(cls, args, threads: int) -> PredictOptions:
@@ -71,6 +74,7 @@ class PredictOptions:
             max_faces=args.max_faces,
             detect_every=args.detect_every,
             progress=not args.quiet,
+            baseline=str(getattr(args, "baseline", "auto")),
         )
 
     @property
@@ -109,6 +113,29 @@ def model_for(opts: PredictOptions):
     return _MODELS[key]
 
 
+_CALIBRATIONS: dict[tuple, Any] = {}  # per process: a calibration PATH is read once
+
+
+def calibration_for(opts: PredictOptions, model):
+    """The baselines of ``--baseline PATH`` (read once per process), ``None`` for auto/none."""
+    from vnaw.inference.relative import calibrate, parse_baseline
+
+    mode = parse_baseline(opts.baseline)
+    if not isinstance(mode, Path):
+        return None
+    key = (opts.baseline, opts.model, opts.encoder, opts.max_faces, opts.detector)
+    if key not in _CALIBRATIONS:
+        _CALIBRATIONS[key] = calibrate(
+            mode,
+            model,
+            chunk=opts.chunk,
+            face_config=opts.face_config,
+            detector=opts.detector,
+            detector_weights=opts.detector_weights,
+        )
+    return _CALIBRATIONS[key]
+
+
 def model_note(model) -> str:
     return "encoder only, smoothed" if model.temporal is None else "V-NAW"
 
@@ -127,6 +154,7 @@ def predict_one(
     the summary). Raises :class:`VnawError` / ``OSError`` for a video that cannot be read."""
     from vnaw.inference.outputs import write_outputs, write_overlay
     from vnaw.inference.predict import predict_file
+    from vnaw.inference.relative import apply_baselines, parse_baseline
     from vnaw.inference.table import summary
 
     model = model if model is not None else model_for(opts)
@@ -140,6 +168,8 @@ def predict_one(
         detector_weights=opts.detector_weights,
         progress=opts.progress,
     )
+    if parse_baseline(opts.baseline) is not None:  # person-relative columns beside the raw ones
+        apply_baselines(res, calibration_for(opts, model))
     df, written = write_outputs(res, out, key, opts.format, note)
     if opts.overlay and res.tracks and len(res.times) > 1:
         written.append(write_overlay(video, res, out / f"{key}_overlay.mp4"))

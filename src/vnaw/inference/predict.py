@@ -39,6 +39,7 @@ from vnaw.faces.detectors import make_detector
 from vnaw.faces.track import IoUTracker, name_tracks
 from vnaw.faces.types import Face, FaceConfig
 from vnaw.faces.video import check_video_file, iter_frames
+from vnaw.inference.baseline import DESCRIPTOR_SIZE, appearance
 from vnaw.inference.streaming import SmoothStream, WindowStream, _Growing
 
 if TYPE_CHECKING:
@@ -58,6 +59,14 @@ class TrackResult:
     scores: np.ndarray | None = None  # (N,) detector score; NaN where the face was tracked
     points: np.ndarray | None = None  # (N, 5, 2) eye centres, nose tip, mouth corners; NaN
     track: int = 1  # face id in the video: 1, 2, … left to right
+    appearance: np.ndarray | None = None  # (N, 65) crop descriptor for the baseline's guard; NaN
+    # Person-relative scores (vnaw.inference.relative), None with --baseline none:
+    rel_probs: np.ndarray | None = None  # (N, 8) relative where baseline_ok, raw elsewhere
+    baseline_ok: np.ndarray | None = None  # (N,) bool: frame read against the baseline
+    baseline_frame: np.ndarray | None = None  # (N,) bool: frame is one of the baseline's frames
+    baseline_source: str = ""  # "auto", "calibration" (--baseline PATH); "" without
+    baseline_count: int = 0  # frames the track's baseline averages (its own, or calibration's)
+    baseline_reason: str = ""  # why the track has no usable baseline ("" when it has one)
 
 
 @dataclass
@@ -245,6 +254,7 @@ class _Tracks:
         self.times: list[float] = []
         self.streams: dict[int, WindowStream | SmoothStream] = {}
         self.details: dict[int, _Growing] = {}  # box, score, points per frame (_BOX, …)
+        self.looks: dict[int, _Growing] = {}  # appearance descriptor per frame (the guard's)
         self.seen: dict[int, int] = {}
         self.sum_x: dict[int, float] = {}
         self.dim: int | None = None
@@ -253,6 +263,10 @@ class _Tracks:
         rows = self.details.setdefault(tid, _Growing(15))
         rows.ensure(frame + 1)
         rows.data[frame] = np.concatenate([face.box, [face.score], np.ravel(face.points)])
+        if face.crop is not None:  # float16: 130 bytes per frame (14 MB per hour at 30 fps)
+            looks = self.looks.setdefault(tid, _Growing(DESCRIPTOR_SIZE, np.float16))
+            looks.ensure(frame + 1)
+            looks.data[frame] = appearance(face.crop)
         self.seen[tid] = self.seen.get(tid, 0) + 1
         self.sum_x[tid] = self.sum_x.get(tid, 0.0) + float(face.box[0] + face.box[2]) / 2
 
@@ -300,7 +314,16 @@ class _Tracks:
             d[:, _SCORE],
             d[:, _POINTS].reshape(n, 5, 2),
             number,
+            self._looks(tid, face, n),
         )
+
+    def _looks(self, tid: int, face: np.ndarray, n: int) -> np.ndarray | None:
+        if tid not in self.looks:
+            return None
+        a = np.full((n, DESCRIPTOR_SIZE), np.nan, np.float32)
+        got = self.looks[tid].view()
+        a[: len(got)] = np.where(face[: len(got), None], got, np.nan)
+        return a
 
     def result(self, path: Path, min_track_fraction: float) -> VideoResult:
         n = len(self.times)

@@ -46,6 +46,16 @@ TABLE_COLUMNS = [
     "pred_index",
     "ambiguity",
 ]
+# With a baseline (--baseline auto or PATH), after TABLE_COLUMNS: person-relative probabilities
+# (raw ones where baseline_ok = 0), their argmax, whether the frame was read against the baseline,
+# whether it is one of the baseline's frames, and how many frames the track's baseline averages.
+RELATIVE_COLUMNS = [
+    *(f"rel_{c}" for c in CLASSES),
+    "rel_pred",
+    "baseline_ok",
+    "baseline_frame",
+    "baseline_frames",
+]
 FORMATS = ("csv", "parquet", "json")
 
 
@@ -71,7 +81,25 @@ def track_table(video: str, times: np.ndarray, track: TrackResult):
     df["pred_index"] = pd.array([pd.NA] * n, dtype="Int64")
     df.loc[face, "pred_index"] = idx
     df["ambiguity"] = np.where(face, ambiguity(np.nan_to_num(probs)), np.nan)
-    return df[TABLE_COLUMNS]
+    if track.rel_probs is None:
+        return df[TABLE_COLUMNS]
+    return df[TABLE_COLUMNS].join(relative_table(track, face))
+
+
+def relative_table(track: TrackResult, face: np.ndarray):
+    """:data:`RELATIVE_COLUMNS` of one track (empty cells where its face was not found)."""
+    import pandas as pd
+
+    n = len(face)
+    rel = np.where(face[:, None], track.rel_probs, np.nan)
+    df = pd.DataFrame(rel, columns=[f"rel_{c}" for c in CLASSES])
+    df["rel_pred"] = pd.Series([None] * n, dtype="string")
+    df.loc[face, "rel_pred"] = [CLASSES[i] for i in rel[face].argmax(axis=1)]
+    for col, flags in (("baseline_ok", track.baseline_ok), ("baseline_frame", track.baseline_frame)):
+        df[col] = pd.array([pd.NA] * n, dtype="Int64")
+        df.loc[face, col] = np.asarray(flags, dtype=int)[face]
+    df["baseline_frames"] = track.baseline_count
+    return df
 
 
 def video_table(result: VideoResult, video: str | None = None):
@@ -123,7 +151,9 @@ def check_format(fmt: str) -> None:
 
 def summary(df):
     """One row per video and track of a table: frames, face coverage, mean probabilities over the
-    face frames, the dominant class and the share of face frames predicted as each class."""
+    face frames, the dominant class and the share of face frames predicted as each class; with
+    relative columns also ``rel_dominant``, ``rel_share_<class>`` and ``baseline_ok_share`` (the
+    share of face frames read against the baseline)."""
     import pandas as pd
 
     rows = []
@@ -136,6 +166,12 @@ def summary(df):
         row |= {f"mean_{c}": means[c] for c in CLASSES}
         row["dominant"] = counts.idxmax() if len(counts) else None
         row |= {f"share_{c}": counts.get(c, 0) / max(face.sum(), 1) for c in CLASSES}
+        if "rel_pred" in g:
+            rel = g.loc[face, "rel_pred"].value_counts()
+            row["rel_dominant"] = rel.idxmax() if len(rel) else None
+            row |= {f"rel_share_{c}": rel.get(c, 0) / max(face.sum(), 1) for c in CLASSES}
+            row["baseline_ok_share"] = g.loc[face, "baseline_ok"].astype(float).mean()
+            row["baseline_frames"] = g["baseline_frames"].iloc[0]
         rows.append(row)
     out = pd.DataFrame(rows)
     out["track"] = out["track"].astype("Int64")
