@@ -167,3 +167,32 @@ def test_evaluate_on_generated_ferplus_end_to_end(
     acc = accuracy_score(labels, pred)
     f1 = f1_score(labels, pred, labels=list(range(8)), average="macro", zero_division=0)
     assert re.search(rf"n=16 +accuracy {100 * acc:.2f} % +macro-F1 {100 * f1:.2f} %", out), out
+
+
+def test_predict_relative_reads_images_against_the_persons_baseline():
+    from vnaw.inference.baseline import BaselineConfig, appearance, log_probs, relative_probs
+    from vnaw.models.encoder import ImageClassifier
+
+    model = ImageClassifier.from_default()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:64]
+    face = (60 + 1.2 * xx + 0.8 * yy).astype(np.uint8)  # a smooth picture with a clear layout
+    other = rng.integers(60, 200, (64, 64), dtype=np.uint8)
+    # Too few images for a baseline (round(0.2 · 4) = 1 < 3): the raw probabilities
+    few = [face, face, other, other]
+    np.testing.assert_allclose(model.predict_relative(few), model.predict_proba(few), atol=1e-6)
+    # The same image as its own calibration: nothing rises above the baseline → Neutral
+    rel = model.predict_relative([face], baseline_images=[face] * 3)
+    assert rel.shape == (1, 8) and rel.argmax() == 0
+    cfg = BaselineConfig()
+    np.testing.assert_allclose(rel[0, 0], 1 / (1 + 7 * np.exp(-cfg.margin)), rtol=1e-5)
+    # A slightly changed face (same framing and light) is read relative to the baseline
+    moved = face.copy()
+    moved[44:50, 20:44] -= 40  # a darker band where a mouth opens
+    p = model.predict_proba([moved, face])
+    rel = model.predict_relative([moved], baseline_images=[face] * 3)
+    expected = relative_probs(log_probs(p[:1]), log_probs(p[1]), cfg.margin)
+    np.testing.assert_allclose(rel, expected, atol=1e-5)
+    # An unrelated picture (other session): the guard falls back to its raw probabilities
+    rel = model.predict_relative([other], baseline_images=[face] * 3)
+    np.testing.assert_allclose(rel, model.predict_proba([other]), atol=1e-6)

@@ -196,3 +196,41 @@ class ImageClassifier(nn.Module):
         if not out:
             return np.zeros((0, len(self.meta.classes)), dtype=np.float32)
         return torch.cat(out).numpy()
+
+    def predict_relative(
+        self,
+        images: list[np.ndarray] | np.ndarray,
+        baseline_images: list[np.ndarray] | np.ndarray | None = None,
+        *,
+        flip: bool = True,
+        config=None,
+    ) -> np.ndarray:
+        """Person-relative probabilities ``(N, 8)`` for face crops of **one person in one session**.
+
+        Each image is read against the person's baseline (:mod:`vnaw.inference.baseline`):
+        estimated from ``images`` themselves (their most neutral ones) when ``baseline_images`` is
+        ``None``, else from ``baseline_images`` (neutral images of the person). Neutral means "no
+        class rises above the baseline by the margin". Where the baseline cannot be trusted (too
+        few images, none looks neutral, an image whose lighting or framing differs too much from
+        the baseline's) the row is :meth:`predict_proba`'s raw probabilities.
+        ``config``: a :class:`~vnaw.inference.baseline.BaselineConfig` (default: the shipped one).
+        """
+        from vnaw.inference.baseline import (
+            BaselineConfig,
+            appearance,
+            baseline_from,
+            log_probs,
+            relative_scores,
+            track_baseline,
+        )
+
+        config = config or BaselineConfig()
+        probs = self.predict_proba(images, flip=flip)
+        looks = np.stack([appearance(im) for im in images]) if len(images) else None
+        if baseline_images is None:
+            base = track_baseline(log_probs(probs), config, looks)
+        else:
+            ref = self.predict_proba(baseline_images, flip=flip)
+            ref_looks = np.stack([appearance(im) for im in baseline_images])
+            base = baseline_from(log_probs(ref), config, ref_looks)
+        return relative_scores(probs, base, config, looks)[0].astype(np.float32)
