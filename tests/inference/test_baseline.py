@@ -59,10 +59,11 @@ def test_a_resting_face_that_looks_stern_reads_neutral_relative_to_itself():
     rest = np.array([0.3, 0.5, 0.05, 0.03, 0.02, 0.05, 0.03, 0.02])  # raw argmax: Anger
     smile = np.array([0.2, 0.3, 0.02, 0.02, 0.4, 0.03, 0.02, 0.01])
     frames = np.array([rest] * 8 + [smile] * 2)
-    b = track_baseline(log_probs(frames), BaselineConfig(neutral_share=0.3, min_frames=3))
+    cfg = BaselineConfig(neutral_share=0.3, min_frames=3, min_neutral=0.25, margin=1.0)
+    b = track_baseline(log_probs(frames), cfg)
     assert b.ok and len(b.frames) == 3 and set(b.frames) <= set(range(8))
     np.testing.assert_allclose(b.logp, np.log(rest))
-    rel, ok = relative_scores(frames, b, BaselineConfig(margin=1.0))
+    rel, ok = relative_scores(frames, b, cfg)
     assert ok.all()
     assert (rel[:8].argmax(1) == 0).all()  # at rest: Neutral, not Anger
     assert (rel[8:].argmax(1) == 4).all()  # log(0.4/0.02) = 3.0 > 1: Happiness
@@ -129,7 +130,7 @@ def test_guard_per_frame_appearance():
 
 def test_calibration_baseline_from_given_frames():
     p = np.array([[0.6, 0.2, 0.04, 0.04, 0.04, 0.04, 0.02, 0.02]] * 4)
-    b = baseline_from(log_probs(p), BaselineConfig(min_frames=3))
+    b = baseline_from(log_probs(p), BaselineConfig(min_frames=3, min_neutral=0.5))
     assert b.ok and b.source == "calibration"
     np.testing.assert_allclose(b.logp, np.log(p[0]))
     assert not baseline_from(log_probs(p[:2]), BaselineConfig(min_frames=3)).ok

@@ -17,7 +17,7 @@ import pytest
 from gap_video import FACE_FRAMES, write_gap_video
 
 from vnaw.cli import main
-from vnaw.inference.table import TABLE_COLUMNS
+from vnaw.inference.table import RELATIVE_COLUMNS, TABLE_COLUMNS
 from vnaw.labels import CLASSES
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -32,11 +32,12 @@ def predicted(gap_video, tmp_path_factory):
 
 def test_no_face_stretch_gives_empty_cells(predicted):
     table = pd.read_csv(predicted / "gap.csv", keep_default_na=True)
-    assert list(table.columns) == TABLE_COLUMNS
+    assert list(table.columns) == TABLE_COLUMNS + RELATIVE_COLUMNS
     assert (table["video"] == "gap").all() and (table["track"] == 1).all()
     face = np.isin(np.arange(24), FACE_FRAMES)
     assert table["face_found"].tolist() == face.astype(int).tolist()
     empty = ["x0", "face_score", "nose_x", *CLASSES, "pred", "pred_index", "ambiguity"]
+    empty += [*RELATIVE_COLUMNS[:-1]]  # baseline_frames: the track's count, on every row
     assert table.loc[~face, empty].isna().all().all()  # nothing made up where there is no face
     assert table.loc[face, [c for c in empty if c != "face_score"]].notna().all().all()
     probs = table.loc[face, list(CLASSES)].to_numpy()
@@ -72,6 +73,12 @@ def test_summary_matches_the_table(predicted):
         assert row[f"share_{c}"] == pytest.approx(share, abs=1e-6)
     counts = np.bincount(probs.argmax(axis=1), minlength=8)
     assert row["dominant"] == CLASSES[int(counts.argmax())]
+    rel = table.loc[face, [f"rel_{c}" for c in CLASSES]].to_numpy().argmax(axis=1)
+    for k, c in enumerate(CLASSES):
+        assert row[f"rel_share_{c}"] == pytest.approx(np.mean(rel == k), abs=1e-6)
+    assert row["rel_dominant"] == CLASSES[int(np.bincount(rel, minlength=8).argmax())]
+    assert row["baseline_ok_share"] == pytest.approx(table.loc[face, "baseline_ok"].mean())
+    assert row["baseline_frames"] == round(0.2 * 18)  # the most neutral fifth of 18 face frames
 
 
 def test_analyze_video_equals_the_cli_table(gap_video, predicted):

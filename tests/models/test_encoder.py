@@ -170,7 +170,7 @@ def test_evaluate_on_generated_ferplus_end_to_end(
 
 
 def test_predict_relative_reads_images_against_the_persons_baseline():
-    from vnaw.inference.baseline import BaselineConfig, appearance, log_probs, relative_probs
+    from vnaw.inference.baseline import BaselineConfig, log_probs, relative_probs
     from vnaw.models.encoder import ImageClassifier
 
     model = ImageClassifier.from_default()

@@ -101,9 +101,8 @@ def analyze_video(
     import warnings
 
     from vnaw.inference.predict import predict_file
-    from vnaw.inference.table import video_table
-
     from vnaw.inference.relative import apply_baselines, calibrate, parse_baseline
+    from vnaw.inference.table import video_table
 
     loaded = load_model(model, device, encoder=encoder)
     mode = parse_baseline(baseline)

@@ -58,7 +58,8 @@ def write_outputs(result: VideoResult, out: Path, key: str, fmt: str = "csv", no
 
 def plot_timeline(track: TrackResult, times: np.ndarray, path: Path, title: str) -> Path:
     """Class probabilities over time, broken where the face was not found (a grey band, named in
-    the legend), and the predicted class as a colour band."""
+    the legend), and the predicted class as a colour band; with a baseline, a second band of the
+    person-relative class (hatched where it fell back to raw) and the baseline frames as ticks."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,24 +70,42 @@ def plot_timeline(track: TrackResult, times: np.ndarray, path: Path, title: str)
 
     face = np.asarray(track.face_found, dtype=bool)
     probs = np.where(face[:, None], track.probs, np.nan)  # no line through frames without a face
-    fig, (ax, band) = plt.subplots(
-        2, 1, figsize=(10, 3.4), sharex=True, gridspec_kw={"height_ratios": [4, 0.6]}
+    relative = track.rel_probs is not None
+    bands = [("predicted", track.probs, None)]
+    if relative:
+        bands.append(("relative", track.rel_probs, ~np.asarray(track.baseline_ok, dtype=bool)))
+    fig, (ax, *rows) = plt.subplots(
+        1 + len(bands),
+        1,
+        figsize=(10, 3.4 + 0.4 * (len(bands) - 1)),
+        sharex=True,
+        gridspec_kw={"height_ratios": [4] + [0.6] * len(bands)},
     )
     for k, name in enumerate(CLASSES):
         ax.plot(times, probs[:, k], color=CLASS_COLORS[k], lw=1.2, label=name)
     end = len(times) - 1
-    pred = np.where(face, track.probs.argmax(axis=1), -1)  # -1: no face
-    for a, b in _runs(np.diff(pred, prepend=pred[0] - 1) != 0):
-        # Each run spans from its first frame to the next run's first frame: no gaps between.
-        x0, x1 = times[a], times[min(b, end)]
-        if pred[a] < 0:
-            ax.axvspan(x0, x1, color="0.85", lw=0)
-        band.axvspan(x0, x1, color="0.85" if pred[a] < 0 else CLASS_COLORS[pred[a]], lw=0)
+    for band, (label, p, raw) in zip(rows, bands, strict=True):
+        pred = np.where(face, p.argmax(axis=1), -1)  # -1: no face
+        for a, b in _runs(np.diff(pred, prepend=pred[0] - 1) != 0):
+            # Each run spans from its first frame to the next run's first frame: no gaps between.
+            x0, x1 = times[a], times[min(b, end)]
+            if pred[a] < 0 and label == "predicted":
+                ax.axvspan(x0, x1, color="0.85", lw=0)
+            band.axvspan(x0, x1, color="0.85" if pred[a] < 0 else CLASS_COLORS[pred[a]], lw=0)
+        if raw is not None:  # frames read raw (no trusted baseline): hatched
+            for a, b in _runs(np.diff(raw.astype(int), prepend=1 - int(raw[0])) != 0):
+                if raw[a] and face[a]:
+                    x0, x1 = times[a], times[min(b, end)]
+                    band.axvspan(x0, x1, facecolor="none", hatch="///", edgecolor="0.3", lw=0)
+        band.set_yticks([0.5], [label])
     handles = [*ax.get_legend_handles_labels()[0], Patch(color="0.85", label="no face")]
+    if relative and np.any(track.baseline_frame):
+        marks = times[np.asarray(track.baseline_frame, dtype=bool)]
+        ax.plot(marks, np.full(len(marks), -0.015), "|", color="k", ms=5, label="baseline frame")
+        handles = [*ax.get_legend_handles_labels()[0], Patch(color="0.85", label="no face")]
     ax.set(ylim=(-0.03, 1.03), ylabel="probability", title=title, xlim=(times[0], times[-1]))
-    band.set_yticks([0.5], ["predicted"])
-    band.set_xlabel("time (s)")
-    fig.legend(handles=handles, ncol=9, fontsize=7, loc="lower center", frameon=False)
+    rows[-1].set_xlabel("time (s)")
+    fig.legend(handles=handles, ncol=10, fontsize=7, loc="lower center", frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
@@ -151,28 +170,38 @@ def _audio_copy(dst, ain):
         return None
 
 
+def shown_probs(track: TrackResult, k: int) -> tuple[np.ndarray, bool]:
+    """What the overlay shows for frame ``k``: the person-relative probabilities where the frame
+    was read against a good baseline (then ``True``), else the raw ones."""
+    if track.rel_probs is not None and track.baseline_ok is not None and track.baseline_ok[k]:
+        return track.rel_probs[k], True
+    return track.probs[k], False
+
+
 def annotate(img: np.ndarray, track: TrackResult, k: int, colours: list) -> None:
     """Draw frame ``k`` of ``track`` on ``img`` (in place): box + label, and a bar panel.
 
+    Relative scores are shown where the baseline is good (the label then ends in "rel").
     The panels of the tracks sit side by side along the top edge; a face's label goes below its
     box when a panel would cover it (the label is what a viewer reads)."""
     import cv2
 
     font, white, dark = cv2.FONT_HERSHEY_SIMPLEX, (255, 255, 255), (20, 20, 20)
-    pr = track.probs[k]
+    pr, relative = shown_probs(track, k)
     cls = int(pr.argmax())
     panel_bottom = 20 + 11 * len(CLASSES)
     ox = 4 + (track.track - 1) * PANEL_WIDTH
     if track.face_found[k]:
         x0, y0, x1, y1 = (int(v) for v in track.boxes[k])
         cv2.rectangle(img, (x0, y0), (x1, y1), colours[cls], 2)
-        text = f"{CLASSES[cls]} {pr[cls]:.2f}"
+        text = f"{CLASSES[cls]} {pr[cls]:.2f}" + (" rel" if relative else "")
         (tw, th), _ = cv2.getTextSize(text, font, 0.5, 1)
         ty = y0 - 4 if y0 - th - 8 > panel_bottom else y1 + th + 6  # above the box, or below
         cv2.rectangle(img, (x0, ty - th - 4), (x0 + tw + 4, ty + 3), dark, -1)  # legible anywhere
         cv2.putText(img, text, (x0 + 2, ty), font, 0.5, white, 1, cv2.LINE_AA)
     cv2.rectangle(img, (ox - 2, 2), (ox + PANEL_WIDTH - 6, panel_bottom), dark, -1)
-    cv2.putText(img, f"face {track.track}", (ox, 13), font, 0.35, white, 1, cv2.LINE_AA)
+    head = f"face {track.track}" + (" (relative)" if relative else "")
+    cv2.putText(img, head, (ox, 13), font, 0.35, white, 1, cv2.LINE_AA)
     if not track.face_found[k]:
         cv2.putText(img, "no face", (ox + 60, 40), font, 0.4, white, 1, cv2.LINE_AA)
         return

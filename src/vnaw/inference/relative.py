@@ -23,6 +23,7 @@ import numpy as np
 
 from vnaw.errors import ConfigError
 from vnaw.inference.baseline import (
+    DEFAULT_CONFIG,
     Baseline,
     BaselineConfig,
     baseline_from,
@@ -40,8 +41,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 def apply_track(
-    track: TrackResult, given: Baseline | None = None, config: BaselineConfig = BaselineConfig()
-) -> None:  # noqa: B008
+    track: TrackResult, given: Baseline | None = None, config: BaselineConfig = DEFAULT_CONFIG
+) -> None:
     """Fill ``track``'s relative fields: against ``given`` (calibration), else its own frames."""
     face = np.asarray(track.face_found, dtype=bool)
     idx = np.flatnonzero(face)
@@ -64,7 +65,7 @@ def apply_track(
 def apply_baselines(
     result: VideoResult,
     given: list[Baseline] | dict[int, Baseline] | None = None,
-    config: BaselineConfig = BaselineConfig(),  # noqa: B008
+    config: BaselineConfig = DEFAULT_CONFIG,
 ) -> VideoResult:
     """Relative scores for every track of ``result`` (in place; returned for chaining).
     ``given``: calibration baselines by face order (a list; one baseline serves every track) or
@@ -104,7 +105,7 @@ def calibration_files(path: Path) -> list[Path]:
 def calibrate(
     path: str | Path,
     model: VideoModel | OnnxFrameModel,
-    config: BaselineConfig = BaselineConfig(),  # noqa: B008
+    config: BaselineConfig = DEFAULT_CONFIG,
     **options,
 ) -> list[Baseline] | dict[int, Baseline]:
     """Baselines from a calibration ``PATH`` (module docstring): a list by face order, or a dict

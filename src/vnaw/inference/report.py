@@ -37,16 +37,24 @@ def report_data(result: VideoResult, df) -> dict:
     for track, g in df.groupby("track", sort=True, dropna=False):
         probs = g[list(CLASSES)].to_numpy()
         face = g["face_found"].to_numpy() == 1
-        tracks.append(
-            {
-                "track": None if track is None or track != track else int(track),
-                "face": face.astype(int).tolist(),
-                "probs": [
-                    np.round(p, 6).tolist() if f else None for p, f in zip(probs, face, strict=True)
-                ],
-                "pred": [int(p) if f else None for p, f in zip(g["pred_index"], face, strict=True)],
-            }
-        )
+        entry = {
+            "track": None if track is None or track != track else int(track),
+            "face": face.astype(int).tolist(),
+            "probs": [
+                np.round(p, 6).tolist() if f else None for p, f in zip(probs, face, strict=True)
+            ],
+            "pred": [int(p) if f else None for p, f in zip(g["pred_index"], face, strict=True)],
+        }
+        if "rel_pred" in g:  # person-relative class, whether it is relative, baseline frames
+            rel = g[[f"rel_{c}" for c in CLASSES]].to_numpy()
+            entry["rel_pred"] = [
+                int(r.argmax()) if f else None for r, f in zip(rel, face, strict=True)
+            ]
+            entry["rel_ok"] = [
+                int(v) if f else 0 for v, f in zip(g["baseline_ok"], face, strict=True)
+            ]
+            entry["baseline"] = np.flatnonzero(g["baseline_frame"].fillna(0).to_numpy()).tolist()
+        tracks.append(entry)
     colours = [_hex(c) for c in CLASS_COLORS]
     times = np.round(result.times, 4).tolist()
     return {"times": times, "classes": list(CLASSES), "colours": colours, "tracks": tracks}

@@ -95,7 +95,10 @@ def relative_table(track: TrackResult, face: np.ndarray):
     df = pd.DataFrame(rel, columns=[f"rel_{c}" for c in CLASSES])
     df["rel_pred"] = pd.Series([None] * n, dtype="string")
     df.loc[face, "rel_pred"] = [CLASSES[i] for i in rel[face].argmax(axis=1)]
-    for col, flags in (("baseline_ok", track.baseline_ok), ("baseline_frame", track.baseline_frame)):
+    for col, flags in (
+        ("baseline_ok", track.baseline_ok),
+        ("baseline_frame", track.baseline_frame),
+    ):
         df[col] = pd.array([pd.NA] * n, dtype="Int64")
         df.loc[face, col] = np.asarray(flags, dtype=int)[face]
     df["baseline_frames"] = track.baseline_count
