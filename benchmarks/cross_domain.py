@@ -187,8 +187,9 @@ def main() -> None:
         "--encoder",
         nargs="+",
         default=["default"],
-        help="'default' (the shipped encoder) and/or encoder files, or 'A+B+…' for the mean "
-        "probabilities of several; all scored in the same run",
+        help="'default' (the shipped encoder), 'default-nobias' (the same without its logit-bias "
+        "file) and/or encoder files, or 'A+B+…' for the mean probabilities of several; all scored "
+        "in the same run",
     )
     ap.add_argument(
         "--fer-python",
@@ -217,8 +218,13 @@ def main() -> None:
     }
     systems = {}
     for enc in args.encoder:
+        # "default-nobias": the shipped encoder without its decision offsets (the file beside it,
+        # applied by predict_proba), to score them before/after in one run.
+        bare = enc == "default-nobias"
         name = "vnaw default" if enc == "default" else f"vnaw {enc}"
-        members = [ImageClassifier.load(e) for e in enc.split("+")]
+        members = [ImageClassifier.load("default" if bare else e) for e in enc.split("+")]
+        if bare:
+            members[0].logit_bias = None
         systems[name] = members[0] if len(members) == 1 else Ensemble(members)
     rows, timing = [], {}
     for set_name, (crops, labels, _) in sets.items():

@@ -135,6 +135,12 @@ def muxspace_cache(root: Path, out: Path, model) -> dict[str, np.ndarray]:
     return data
 
 
+def biased(d: dict, bias) -> dict:
+    from vnaw.models.preprocess import apply_logit_bias
+
+    return {**d, "probs": apply_logit_bias(d["probs"], bias)}
+
+
 def smooth_sequences(d: dict) -> dict:
     """Each sequence's probabilities smoothed over time as ``vnaw predict`` does without a temporal
     model (:class:`~vnaw.inference.streaming.SmoothStream`, ±7 frames)."""
@@ -287,6 +293,9 @@ def main() -> None:
     ap.add_argument("--dev", action="store_true", help="developer part (seeds 100–101, train+val)")
     ap.add_argument("--sweep", action="store_true", help="with --dev: sweep the constants")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--no-logit-bias", action="store_true", help="without the encoder's decision offsets"
+    )
     args = ap.parse_args()
 
     import torch
@@ -296,11 +305,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     model = ImageClassifier.from_default()
+    # The cache holds the network's own probabilities; the shipped decision offsets are applied
+    # when reading it, as predict_proba does (--no-logit-bias: without them).
+    bias, model.logit_bias = model.logit_bias, None
+    bias = None if args.no_logit_bias else bias
     cfg = BaselineConfig()
     seeds = (100, 101) if args.dev else (0, 1, 2)
     parts = ("train", "val") if args.dev else ("test",)
-    synth = [smooth_sequences(synth_cache(s, args.out, model)) for s in seeds]
-    mux = muxspace_cache(args.muxspace, args.out, model)
+    synth = [biased(synth_cache(s, args.out, model), bias) for s in seeds]
+    synth = [smooth_sequences(d) for d in synth]
+    mux = biased(muxspace_cache(args.muxspace, args.out, model), bias)
     if args.sweep:
         sweep(synth, mux, cfg)
     results = {
@@ -311,10 +325,9 @@ def main() -> None:
         f"muxspace {'+'.join(parts)} people, different sessions": score_muxspace(mux, parts, cfg),
     }
     print(table(results))
-    payload = {"config": asdict(cfg), "results": results}
-    (args.out / ("results_dev.json" if args.dev else "results.json")).write_text(
-        json.dumps(payload, indent=1)
-    )
+    payload = {"config": asdict(cfg), "logit_bias": bias, "results": results}
+    name = ("results_dev" if args.dev else "results") + ("_nobias" if args.no_logit_bias else "")
+    (args.out / f"{name}.json").write_text(json.dumps(payload, indent=1))
 
 
 if __name__ == "__main__":

@@ -50,14 +50,22 @@ def test_shipped_weights_give_deterministic_probabilities(default_model: ImageCl
 
 
 def test_mirror_average(default_model: ImageClassifier) -> None:
-    """The default scores a crop by the mean of its and its mirror's single-pass softmax."""
+    """The default scores a crop by the mean of its and its mirror's single-pass softmax, then
+    applies the shipped decision offsets."""
+    from vnaw.models.preprocess import apply_logit_bias
+
     crops = _crops()
     mirrors = [np.ascontiguousarray(c[:, ::-1]) for c in crops]
-    single = default_model.predict_proba(crops, flip=False)
-    mirrored = default_model.predict_proba(mirrors, flip=False)
+    bias, default_model.logit_bias = default_model.logit_bias, None
+    try:
+        single = default_model.predict_proba(crops, flip=False)
+        mirrored = default_model.predict_proba(mirrors, flip=False)
+    finally:
+        default_model.logit_bias = bias
     assert np.abs(single - mirrored).max() > 1e-3  # the mirror does change the prediction
     both = default_model.predict_proba(crops)
-    np.testing.assert_allclose(both, (single + mirrored) / 2, atol=1e-5)
+    expected = apply_logit_bias((single + mirrored) / 2, bias)
+    np.testing.assert_allclose(both, expected, atol=1e-5)
     # Hence a crop and its mirror get the same probabilities.
     np.testing.assert_allclose(default_model.predict_proba(mirrors), both, atol=1e-5)
 
@@ -196,3 +204,16 @@ def test_predict_relative_reads_images_against_the_persons_baseline():
     # An unrelated picture (other session): the guard falls back to its raw probabilities
     rel = model.predict_relative([other], baseline_images=[face] * 3)
     np.testing.assert_allclose(rel, model.predict_proba([other]), atol=1e-6)
+
+
+def test_shipped_logit_bias_moves_probability_toward_its_classes():
+    from vnaw.models.meta import default_encoder_path, read_logit_bias
+    from vnaw.models.preprocess import apply_logit_bias
+
+    bias = read_logit_bias(default_encoder_path())
+    assert bias is not None and len(bias) == 8 and bias[0] == 0.0  # Neutral: no offset
+    p = np.array([[0.5, 0, 0, 0.5, 0, 0, 0, 0]], np.float32)
+    # p_k·e^{b_k}, renormalised: Fear gets e^{b_F} / (1 + e^{b_F}) of the two
+    fear = np.exp(bias[3]) / (1 + np.exp(bias[3]))
+    np.testing.assert_allclose(apply_logit_bias(p, bias), [[1 - fear, 0, 0, fear, 0, 0, 0, 0]])
+    assert apply_logit_bias(p, None) is p

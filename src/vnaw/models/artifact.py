@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from vnaw.config import RunConfig, load_config
 from vnaw.errors import ConfigError, ModelFileError
 from vnaw.files import atomic_json, load_into, load_state_dict, load_torch, save_safetensors
-from vnaw.models.meta import SMOOTH_HALF_WIDTH, EncoderMeta, require_encoder
+from vnaw.models.meta import (
+    SMOOTH_HALF_WIDTH,
+    EncoderMeta,
+    default_encoder_path,
+    read_logit_bias,
+    require_encoder,
+)
 
 if TYPE_CHECKING:
     from vnaw.models.frame_encoder import Encoder
@@ -181,7 +187,7 @@ def default_video_model(
     if encoder is not None:
         require_encoder(encoder, "--encoder")
     which = "the shipped image encoder" if encoder is None else f"the image encoder {encoder}"
-    return VideoModel(
+    model = VideoModel(
         None,
         load_encoder(encoder),
         smooth=smooth,
@@ -190,3 +196,5 @@ def default_video_model(
             f"over ±{smooth} frames (no temporal model)"
         ),
     ).eval()
+    model.logit_bias = read_logit_bias(default_encoder_path() if encoder is None else encoder)
+    return model

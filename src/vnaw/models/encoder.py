@@ -40,9 +40,10 @@ from vnaw.models.meta import (
     EncoderMeta,
     default_encoder_path,
     encoder_paths,
+    read_logit_bias,
     read_meta,
 )
-from vnaw.models.preprocess import preprocess
+from vnaw.models.preprocess import apply_logit_bias, preprocess
 
 __all__ = [
     "DEFAULT_NAME",
@@ -110,6 +111,9 @@ class ImageClassifier(nn.Module):
         self.meta = meta if meta is not None else EncoderMeta()
         self.trunk = build_trunk(self.meta)
         self.head = nn.Linear(self.meta.feature_size, len(self.meta.classes))
+        # Per-class log offsets applied by predict_proba (read from <stem>_logit_bias.json by
+        # from_file; None: none). Not part of the weights: training never sees them.
+        self.logit_bias: list[float] | None = None
 
     def forward_features(self, x: Tensor) -> Tensor:
         """``(N, C, H, W)`` normalised images → ``(N, D)`` pooled features, eq. 6."""
@@ -155,6 +159,7 @@ class ImageClassifier(nn.Module):
         model = cls(read_meta(meta_path))
         # fp16 files are upcast: CPU inference in half precision is slow and inexact.
         load_into(model, load_state_dict(weights_path), weights_path)
+        model.logit_bias = read_logit_bias(weights_path)
         return model.to(map_location).eval()
 
     @classmethod
@@ -179,6 +184,9 @@ class ImageClassifier(nn.Module):
     ) -> np.ndarray:
         """Class probabilities ``(N, 8)`` for uint8 face crops, columns in design §2 order.
 
+        The encoder's decision offsets (:attr:`logit_bias`, shipped beside the weights) are
+        applied to the (mirror-averaged) probabilities.
+
         Args:
             images: a list of ``H×W`` grey or ``H×W×3`` RGB uint8 arrays, any size (or one array
                 stacking such crops).
@@ -195,7 +203,7 @@ class ImageClassifier(nn.Module):
         self.train(was_training)
         if not out:
             return np.zeros((0, len(self.meta.classes)), dtype=np.float32)
-        return torch.cat(out).numpy()
+        return apply_logit_bias(torch.cat(out).numpy(), self.logit_bias)
 
     def predict_relative(
         self,

@@ -170,6 +170,27 @@ def read_meta(path: str | Path) -> EncoderMeta:
     return EncoderMeta.from_dict(data, source=str(path))
 
 
+LOGIT_BIAS_SUFFIX = "_logit_bias.json"  # beside an encoder pair: per-class decision offsets
+
+
+def read_logit_bias(stem: str | Path) -> list[float] | None:
+    """Per-class log-probability offsets (design §2 order) from ``<stem>_logit_bias.json`` beside
+    an encoder pair, or ``None`` when there is no such file. The file holds
+    ``{"logit_bias": {"Fear": 0.5, ...}}`` (classes not named: 0) and says how it was chosen."""
+    path = Path(str(encoder_paths(stem)[0].with_suffix("")) + LOGIT_BIAS_SUFFIX)
+    if not path.is_file():
+        return None
+    try:
+        named = json.loads(path.read_text())["logit_bias"]
+        bias = [float(named.get(c, 0.0)) for c in CLASSES]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ModelFileError(f"{path}: not a logit-bias file ({e})") from None
+    unknown = set(named) - set(CLASSES)
+    if unknown:
+        raise ModelFileError(f"{path}: unknown class names {sorted(unknown)}")
+    return bias
+
+
 def default_encoder_path() -> Path:
     """Path (stem) of the shipped encoder; raises if the package was installed without it."""
     stem = Path(str(resources.files("vnaw"))) / "weights" / _DEFAULT_STEM

@@ -23,8 +23,14 @@ import numpy as np
 
 from vnaw.errors import ModelFileError
 from vnaw.files import file_hash
-from vnaw.models.meta import SMOOTH_HALF_WIDTH, default_encoder_path, encoder_paths, read_meta
-from vnaw.models.preprocess import preprocess_array
+from vnaw.models.meta import (
+    SMOOTH_HALF_WIDTH,
+    default_encoder_path,
+    encoder_paths,
+    read_logit_bias,
+    read_meta,
+)
+from vnaw.models.preprocess import apply_logit_bias, preprocess_array
 
 WEIGHTS_HASH_KEY = "weights_hash"  # ONNX metadata: file_hash of the .safetensors it was made from
 
@@ -59,6 +65,7 @@ class OnnxFrameModel:
                 f"{path}: no ONNX copy of this encoder (vnaw pretrain export --onnx)"
             )
         self.meta = read_meta(meta_path)
+        self.logit_bias = read_logit_bias(weights)  # the encoder's decision offsets, if shipped
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # errors only: no optimiser chatter on stderr
         # Threads that spin while idle steal the core that decoding and face detection need.
@@ -87,4 +94,4 @@ class OnnxFrameModel:
     def frame_outputs(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """uint8 face crops → ``(N, 8)`` class probabilities (each crop alone, no mirror)."""
         x = preprocess_array(crops, self.meta)
-        return self.session.run(["probs"], {"images": x})[0]
+        return apply_logit_bias(self.session.run(["probs"], {"images": x})[0], self.logit_bias)

@@ -107,3 +107,13 @@ def preprocess(images: Sequence[np.ndarray] | np.ndarray, meta: EncoderMeta) -> 
     import torch
 
     return torch.from_numpy(preprocess_array(images, meta))
+
+
+def apply_logit_bias(probs: np.ndarray, bias: Sequence[float] | None) -> np.ndarray:
+    """``(N, K)`` probabilities with per-class log offsets ``bias`` added (``p_k·e^{b_k}``,
+    renormalised): the decision offsets shipped beside an encoder (:func:`vnaw.models.meta.
+    read_logit_bias`); ``None`` leaves them as they are."""
+    if bias is None:
+        return probs
+    adjusted = np.asarray(probs) * np.exp(np.asarray(bias, dtype=np.float64))
+    return (adjusted / adjusted.sum(axis=-1, keepdims=True)).astype(np.asarray(probs).dtype)

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from vnaw.models.frame_encoder import Encoder
 from vnaw.models.meta import SMOOTH_HALF_WIDTH, EncoderMeta
-from vnaw.models.preprocess import preprocess
+from vnaw.models.preprocess import apply_logit_bias, preprocess
 from vnaw.models.temporal import TemporalEncoder, TemporalOutput
 
 
@@ -56,6 +56,8 @@ class VideoModel(nn.Module):
         self.clip_length, self.stride, self.smooth = clip_length, stride, smooth
         self.description = description
         self.run_dir: Path | None = None  # the run it was loaded from (vnaw.models.artifact)
+        # The encoder's decision offsets, applied to its own probabilities (no temporal model)
+        self.logit_bias: list[float] | None = None
 
     def encode(self, x: Tensor) -> Tensor:
         """Normalised crops ``(N, C, S, S)`` → frame features ``(N, D)``, eq. 6."""
@@ -81,4 +83,5 @@ class VideoModel(nn.Module):
         device = next(self.parameters()).device
         feats = self.encode(preprocess(crops, self.meta).to(device))
         out = feats if self.head is None else self.head(feats).softmax(-1)
-        return out.float().cpu().numpy()
+        out = out.float().cpu().numpy()
+        return out if self.head is None else apply_logit_bias(out, self.logit_bias)

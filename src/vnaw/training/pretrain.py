@@ -290,7 +290,9 @@ def teacher_probs(teachers: list[str], images, out: Path) -> np.ndarray:
                 return f.get_tensor("probs").numpy()
     probs = np.zeros((len(images), NUM_CLASSES), dtype=np.float64)
     for t in teachers:
-        probs += ImageClassifier.load(t).predict_proba(images) / len(teachers)
+        teacher = ImageClassifier.load(t)
+        teacher.logit_bias = None  # the network's own probabilities: recipes stay reproducible
+        probs += teacher.predict_proba(images) / len(teachers)
     save_safetensors(cache, {"probs": torch.from_numpy(probs.astype(np.float32))}, {"key": key})
     print(f"teacher probabilities of {len(teachers)} encoder(s) written to {cache}")
     return probs.astype(np.float32)
