@@ -37,7 +37,7 @@ def test_no_face_stretch_gives_empty_cells(predicted):
     face = np.isin(np.arange(24), FACE_FRAMES)
     assert table["face_found"].tolist() == face.astype(int).tolist()
     empty = ["x0", "face_score", "nose_x", *CLASSES, "pred", "pred_index", "ambiguity"]
-    empty += [*RELATIVE_COLUMNS[:-1]]  # baseline_frames: the track's count, on every row
+    empty += RELATIVE_COLUMNS[:-2]  # baseline_frames and baseline: the track's, on every row
     assert table.loc[~face, empty].isna().all().all()  # nothing made up where there is no face
     assert table.loc[face, [c for c in empty if c != "face_score"]].notna().all().all()
     probs = table.loc[face, list(CLASSES)].to_numpy()
@@ -79,6 +79,7 @@ def test_summary_matches_the_table(predicted):
     assert row["rel_dominant"] == CLASSES[int(np.bincount(rel, minlength=8).argmax())]
     assert row["baseline_ok_share"] == pytest.approx(table.loc[face, "baseline_ok"].mean())
     assert row["baseline_frames"] == round(0.2 * 18)  # the most neutral fifth of 18 face frames
+    assert row["baseline"] == "auto"
 
 
 def test_analyze_video_equals_the_cli_table(gap_video, predicted):

@@ -48,13 +48,15 @@ TABLE_COLUMNS = [
 ]
 # With a baseline (--baseline auto or PATH), after TABLE_COLUMNS: person-relative probabilities
 # (raw ones where baseline_ok = 0), their argmax, whether the frame was read against the baseline,
-# whether it is one of the baseline's frames, and how many frames the track's baseline averages.
+# whether it is one of the baseline's frames, how many frames the track's baseline averages, and
+# which baseline it is (auto: the whole track; calibration: --baseline PATH).
 RELATIVE_COLUMNS = [
     *(f"rel_{c}" for c in CLASSES),
     "rel_pred",
     "baseline_ok",
     "baseline_frame",
     "baseline_frames",
+    "baseline",
 ]
 FORMATS = ("csv", "parquet", "json")
 
@@ -102,6 +104,7 @@ def relative_table(track: TrackResult, face: np.ndarray):
         df[col] = pd.array([pd.NA] * n, dtype="Int64")
         df.loc[face, col] = np.asarray(flags, dtype=int)[face]
     df["baseline_frames"] = track.baseline_count
+    df["baseline"] = track.baseline_source
     return df
 
 
@@ -155,8 +158,8 @@ def check_format(fmt: str) -> None:
 def summary(df):
     """One row per video and track of a table: frames, face coverage, mean probabilities over the
     face frames, the dominant class and the share of face frames predicted as each class; with
-    relative columns also ``rel_dominant``, ``rel_share_<class>`` and ``baseline_ok_share`` (the
-    share of face frames read against the baseline)."""
+    relative columns also ``rel_dominant``, ``rel_share_<class>``, ``baseline_ok_share`` (the
+    share of face frames read against the baseline), ``baseline_frames`` and ``baseline``."""
     import pandas as pd
 
     rows = []
@@ -175,6 +178,7 @@ def summary(df):
             row |= {f"rel_share_{c}": rel.get(c, 0) / max(face.sum(), 1) for c in CLASSES}
             row["baseline_ok_share"] = g.loc[face, "baseline_ok"].astype(float).mean()
             row["baseline_frames"] = g["baseline_frames"].iloc[0]
+            row["baseline"] = g["baseline"].iloc[0]
         rows.append(row)
     out = pd.DataFrame(rows)
     out["track"] = out["track"].astype("Int64")
