@@ -12,9 +12,8 @@ baseline, with the guard that falls back to raw), on
    added to their rest parameters): the case a frame classifier cannot handle. Scored on the
    frames whose expression intensity is at least ``APEX`` (Neutral frames: all), each sequence's
    probabilities smoothed over ±7 frames as ``vnaw predict`` does (both raw and relative), the
-   baseline
-   estimated from the whole sequence (``--baseline auto``) or from the first ``CALIB`` frames
-   (calibration; the sequence starts at rest).
+   baseline estimated from the whole sequence (``--baseline auto``) or from the first ``CALIB``
+   frames (calibration; the sequence starts at rest; those frames are not scored).
 2. **different sessions** (real): muxspace people with at least ``MIN_IMAGES`` images, each
    person's images taken as one group (``predict_relative(images)``: baseline from the group);
    they are photos from other days, lighting and pose, where a baseline hurts — the guard must
@@ -30,7 +29,9 @@ Run::
     python benchmarks/person_relative.py --muxspace ../shared/data/muxspace --out bench-rel
 
 Encoder outputs are cached under ``--out`` (resumable); results go to ``OUT/results.json`` and a
-Markdown table on stdout.
+Markdown table on stdout. The shipped encoder's decision offsets are applied as ``predict_proba``
+does (``--no-logit-bias``: without them). Results: ``docs/person-relative.md``. Same-session data
+is synthetic: no real same-session set is available here.
 """
 
 from __future__ import annotations
