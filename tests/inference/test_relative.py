@@ -85,3 +85,15 @@ def test_parse_and_files(tmp_path):
     m.write_text("one,anna.mp4\n")
     with pytest.raises(ConfigError, match="line 1"):
         read_mapping(m)
+
+
+def test_cli_bad_baseline_path_is_one_line_and_exit_2(tmp_path, capsys):
+    from vnaw.cli import main
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"not read: the baseline is checked first")
+    out = tmp_path / "out"
+    rc = main(["predict", str(video), "--out", str(out), "--baseline", str(tmp_path / "no.mp4")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "no.mp4" in err[0] and "--baseline" in err[0]
+    assert not out.exists()  # refused before any output
