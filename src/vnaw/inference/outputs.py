@@ -103,9 +103,12 @@ def plot_timeline(track: TrackResult, times: np.ndarray, path: Path, title: str)
         marks = times[np.asarray(track.baseline_frame, dtype=bool)]
         ax.plot(marks, np.full(len(marks), -0.015), "|", color="k", ms=5, label="baseline frame")
         handles = [*ax.get_legend_handles_labels()[0], Patch(color="0.85", label="no face")]
+    if relative:
+        raw = Patch(facecolor="none", hatch="///", edgecolor="0.3", label="relative = raw")
+        handles.append(raw)
     ax.set(ylim=(-0.03, 1.03), ylabel="probability", title=title, xlim=(times[0], times[-1]))
     rows[-1].set_xlabel("time (s)")
-    fig.legend(handles=handles, ncol=10, fontsize=7, loc="lower center", frameon=False)
+    fig.legend(handles=handles, ncol=11, fontsize=7, loc="lower center", frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
