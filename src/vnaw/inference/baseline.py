@@ -16,15 +16,15 @@ A baseline only helps when it comes from the same session: across photos taken o
 (other lighting, pose) the subtraction hurts. The **guard** (:func:`guard`) therefore falls back to
 the raw probabilities, and says so, when
 
-* its baseline (the most neutral ``neutral_share`` of its face frames) has fewer than
+* a track's baseline (the most neutral ``neutral_share`` of its face frames) has fewer than
   ``min_frames`` frames (``too_few``),
-* its most neutral frames still do not look neutral (``not_neutral``: mean ``p(Neutral)`` of the
+* the baseline frames still do not look neutral (``not_neutral``: mean ``p(Neutral)`` of the
   baseline frames under ``min_neutral``),
 * a frame looks unlike the baseline frames (per frame: lighting or pose change), measured on a
   small appearance descriptor of the aligned crop (:func:`appearance`, 1 + 64 numbers): its
   brightness ratio and the correlation of its 8×8 grey thumbnails.
 
-Every constant lives in :class:`BaselineConfig`; they were chosen on developer data only
+The constants live in :class:`BaselineConfig` (and :data:`EPS`); they were chosen on developer data only
 (``benchmarks/person_relative.py``, docs/design.md). :class:`RunningBaseline` is the causal
 version for live input (frames seen so far, or the first seconds as a calibration).
 """
