@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _results import add_json_option, write_results
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -68,6 +70,7 @@ def main() -> None:
     ap.add_argument("--before", type=Path, required=True, help="src/ folder of the other tree")
     ap.add_argument("--seconds", type=int, default=20, help="clip length (30 fps)")
     ap.add_argument("--reps", type=int, default=3)
+    add_json_option(ap)
     args = ap.parse_args()
 
     sys.path.insert(0, str(HERE))
@@ -92,13 +95,16 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "frames": args.seconds * 30,
-        "seconds": times,
-        "median_s": med,
+        "wall time": [
+            {"system": k, "runs s": " ".join(f"{x:.2f}" for x in v), "median s": med[k]}
+            for k, v in times.items()
+        ],
         "auto_vs_before": med["baseline auto"] / med["before"],
         "none_vs_before": med["baseline none"] / med["before"],
         **pieces(args.seconds * 30),
     }
     print(json.dumps(result, indent=1))
+    write_results(args.json, result)
 
 
 if __name__ == "__main__":

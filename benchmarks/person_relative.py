@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from _results import add_json_option, write_results
 from vnaw.inference.baseline import (
     BaselineConfig,
     appearance,
@@ -297,6 +298,7 @@ def main() -> None:
     ap.add_argument(
         "--no-logit-bias", action="store_true", help="without the encoder's decision offsets"
     )
+    add_json_option(ap)
     args = ap.parse_args()
 
     import torch
@@ -329,6 +331,22 @@ def main() -> None:
     payload = {"config": asdict(cfg), "logit_bias": bias, "results": results}
     name = ("results_dev" if args.dev else "results") + ("_nobias" if args.no_logit_bias else "")
     (args.out / f"{name}.json").write_text(json.dumps(payload, indent=1))
+    write_results(args.json, {"raw vs relative (accuracy %)": rows(results), **asdict(cfg)})
+
+
+def rows(results: dict) -> list[dict]:
+    """The Markdown table's rows, as dicts (for the results file)."""
+    out = []
+    for name, r in results.items():
+        kinds = [("raw", r["raw"], None), ("relative", r["relative"], r["baseline_ok_share"])]
+        kinds += [(k, s, ok) for k, (s, ok) in r.get("variants", {}).items()]
+        for kind, s, ok in kinds:
+            row = {"set": name, "scores": kind, "n": r["n"]}
+            row |= {k: round(100 * s[k], 1) for k in ("all", "expressive", "mean_class")}
+            row |= {c: None if s[c] is None else round(100 * s[c], 1) for c in CLASSES}
+            row["baseline ok %"] = None if ok is None else round(100 * ok)
+            out.append(row)
+    return out
 
 
 if __name__ == "__main__":

@@ -215,15 +215,15 @@ class ImageClassifier(nn.Module):
     ) -> np.ndarray:
         """Person-relative probabilities ``(N, 8)`` for face crops of **one person in one session**.
 
-        Each image is read against the person's baseline (:mod:`vnaw.inference.baseline`):
+        Each image is read against the person's baseline (:mod:`vnaw.models.baseline`):
         estimated from ``images`` themselves (their most neutral ones) when ``baseline_images`` is
         ``None``, else from ``baseline_images`` (neutral images of the person). Neutral means "no
         class rises above the baseline by the margin". Where the baseline cannot be trusted (too
         few images, none looks neutral, an image whose lighting or framing differs too much from
         the baseline's) the row is :meth:`predict_proba`'s raw probabilities.
-        ``config``: a :class:`~vnaw.inference.baseline.BaselineConfig` (default: the shipped one).
+        ``config``: a :class:`~vnaw.models.baseline.BaselineConfig` (default: the shipped one).
         """
-        from vnaw.inference.baseline import (
+        from vnaw.models.baseline import (
             BaselineConfig,
             appearance,
             baseline_from,
