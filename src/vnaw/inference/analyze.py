@@ -86,7 +86,8 @@ def analyze_video(
     """Per-frame expression probabilities of one video (or image) as a pandas DataFrame.
 
     ``baseline``: ``"auto"`` (default) adds person-relative columns (``rel_Neutral`` …
-    ``rel_Other``, ``rel_pred``, ``baseline_ok``, ``baseline_frame``, ``baseline_frames``), each
+    ``rel_Other``, ``rel_pred``, ``baseline_ok``, ``baseline_frame``, ``baseline_frames``,
+    ``baseline``), each
     face read against its own most neutral frames; a path of a neutral recording or images of the
     person(s) uses that as the baseline instead (calibration); ``None`` (or ``"none"``): raw
     columns only. The raw columns are the same in every case (docs/person-relative.md).
