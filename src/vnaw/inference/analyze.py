@@ -89,7 +89,8 @@ def analyze_video(
     ``rel_Other``, ``rel_pred``, ``baseline_ok``, ``baseline_frame``, ``baseline_frames``,
     ``baseline``), each face read against its own most neutral frames; a path of a neutral
     recording or images of the person(s) uses that as the baseline instead (calibration); ``None``
-    (or ``"none"``): raw columns only. The raw columns are the same in every case (docs/person-relative.md).
+    (or ``"none"``): raw columns only. The raw columns are the same in every case
+    (docs/person-relative.md).
 
     One row per frame and face track, the columns of :data:`vnaw.inference.table.TABLE_COLUMNS`;
     frames where a track's face was not found have empty (NaN) probabilities and prediction.
