@@ -31,6 +31,10 @@ class TemporalConfig:
     dim_feedforward: int = 512
     dropout: float = 0.6  # heavy dropout: the released code's choice against overfitting clips
     max_period: float = 10000.0  # sinusoid base of the positional encoding
+    # Person baseline (not in the paper; design §6.1): "none" (the paper), "subtract" (each frame's
+    # features minus the mean of the clip's present frames) or "token" (that mean as an extra
+    # token the frames attend to).
+    person_baseline: str = "none"
 
 
 @dataclass
@@ -131,6 +135,7 @@ class RunConfig:
 _CHOICES = {
     "mode": ("features", "end-to-end"),
     "loss.level": ("clip", "frame"),
+    "model.person_baseline": ("none", "subtract", "token"),
     "augment.skip_mode": ("drop", "zero"),
     "augment.erase_mode": ("pixels", "rectangle", "cutout"),
     "optim.scheduler": ("cosine", "constant"),

@@ -32,8 +32,11 @@ def prepare_synthetic(
     erased_views: int = 2,
     progress: bool = True,
     timings: dict | None = None,
+    synth: dict | None = None,
 ) -> tuple[Path, Path]:
-    """Steps 1–3: synthetic data, NLA-pretrained encoder, feature store; returns (data, store)."""
+    """Steps 1–3: synthetic data, NLA-pretrained encoder, feature store; returns (data, store).
+
+    ``synth``: generator settings other than the seed (:class:`~vnaw.data.synth.SynthConfig`)."""
     from vnaw.data.affwild2 import index_dataset
     from vnaw.data.synth import SynthConfig, generate
     from vnaw.features.extract import extract
@@ -47,7 +50,7 @@ def prepare_synthetic(
 
     t = _step(1, f"synthetic Aff-Wild2-layout data set -> {data}")
     if not (data / "synth.json").is_file():
-        generate(data, SynthConfig(seed=seed), progress=progress)
+        generate(data, SynthConfig(seed=seed, **(synth or {})), progress=progress)
     timings["data"] = time.time() - t
 
     t = _step(2, f"NLA pretraining of a small image encoder on the training frames -> {enc_dir}")

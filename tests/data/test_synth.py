@@ -140,10 +140,17 @@ def test_with_videos_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
             "--size",
             "32",
             "--with-videos",
+            "--resting-share",
+            "0",
             "--quiet",
         ]
     )
     assert rc == 0
+    meta = json.loads((out / "synth.json").read_text())
+    assert meta["config"]["resting_share"] == 0.0 and meta["resting_faces"] == {}
+    assert cli_main(["data", "synth", str(tmp_path / "bad"), "--resting-share", "1.5"]) == 2
+    assert "--resting-share must lie in [0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
     recs = index_dataset(out)
     assert {p.stem for p in (out / "batch1").glob("*.mp4")} == {source_video(r.name) for r in recs}
     pair = [r for r in recs if r.source == "synth000"]
@@ -158,3 +165,60 @@ def test_with_videos_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     total = sum(r.num_frames for r in recs)
     assert f"| all | 3 | {total} |" in table and "Neutral" in table.splitlines()[1]
     assert table.splitlines()[0].startswith(f"annotations: {out}; crops: {out / 'cropped_aligned'}")
+
+
+def test_resting_faces(tmp_path: Path, synth_root: Path) -> None:
+    """Some people look stern, sad, sour or amused at rest: their ``rest`` parameters carry a
+    share of a class prototype; everybody else's frames are exactly those of a data set without
+    resting faces (they come from their own random stream)."""
+    from vnaw.data.synth import resting_people
+    from vnaw.data.synth_faces import (
+        PROTOTYPES,
+        RESTING_CLASSES,
+        make_identities,
+        with_resting_faces,
+    )
+
+    meta = json.loads((synth_root / "synth.json").read_text())
+    by_track = {t["name"]: t for t in meta["track_list"]}
+    marked = {t["identity"] for t in by_track.values() if t["resting_face"] != "Neutral"}
+    assert {int(i) for i in meta["resting_faces"]} == marked
+    # Every split shows at least one such person (SMALL: 1 of 1 validation person).
+    for split in ("Train_Set", "Validation_Set"):
+        assert any(t["resting_face"] != "Neutral" for t in by_track.values() if t["split"] == split)
+
+    generate(tmp_path / "plain", SynthConfig(**{**SMALL.__dict__, "resting_share": 0.0}))
+    plain = json.loads((tmp_path / "plain" / "synth.json").read_text())
+    assert plain["resting_faces"] == {}
+    for name, t in by_track.items():
+        a = sorted((synth_root / "cropped_aligned" / name).glob("*.jpg"))
+        b = sorted((tmp_path / "plain" / "cropped_aligned" / name).glob("*.jpg"))
+        same = [x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True)]
+        assert all(same) if t["resting_face"] == "Neutral" else not any(same), name
+    # The labels never depend on the resting faces.
+    for p in (synth_root / "clean").rglob("*.txt"):
+        assert p.read_text() == (tmp_path / "plain" / p.relative_to(synth_root)).read_text()
+
+    # The offset: a · prototype of a resting class, a within ±20 % of the strength.
+    people = make_identities(10, np.random.default_rng(0))
+    moved = with_resting_faces(people, [2, 7], (0.4, 0.6), np.random.default_rng(1))
+    for i, (before, after) in enumerate(zip(people, moved, strict=True)):
+        if i not in (2, 7):
+            assert after is before and after.resting_class == 0
+            continue
+        c = after.resting_class
+        assert c in RESTING_CLASSES
+        a = (after.rest - before.rest) / np.where(PROTOTYPES[c] == 0, np.nan, PROTOTYPES[c])
+        a = a[~np.isnan(a)]
+        np.testing.assert_allclose(a, a[0])
+        assert 0.4 <= a[0] <= 0.6
+        np.testing.assert_array_equal((after.rest - before.rest)[PROTOTYPES[c] == 0], 0.0)
+
+    # resting_people: round(share · n) per split, at least one where share > 0, none at 0.
+    tracks = plan_tracks(SynthConfig(seed=0), np.random.default_rng(0))
+    for share in (0.0, 0.1, 0.5):
+        chosen = set(resting_people(tracks, share, np.random.default_rng(0)))
+        for split in ("Train_Set", "Validation_Set"):
+            n = len({t.identity for t in tracks if t.split == split})
+            expect = 0 if share == 0 else max(round(share * n), 1)
+            assert len(chosen & {t.identity for t in tracks if t.split == split}) == expect

@@ -218,6 +218,25 @@ def test_ablation_rows_flags_and_means(root: Path, tmp_path: Path, fakes) -> Non
     md = (out / "table2.md").read_text().splitlines()
     assert md[0].startswith("| Aug | NAW | Run |") and md[2].startswith("|  |  | none |")
     assert md[5].startswith("| ✓ | ✓ | both |")
+    assert all(c.model.person_baseline == "none" for c in fakes["train"])
+
+
+def test_ablation_person_baseline_rows(root: Path, tmp_path: Path, fakes) -> None:
+    out = tmp_path / "ablation"
+    argv = ["ablation", f"data.root={root}", "--out", str(out), "--seeds", "0"]
+    assert main([*argv, "--person-baseline", "subtract", "token"]) == 0
+    got = {Path(c.out_dir).parent.name: c for c in fakes["train"]}
+    assert list(got) == ["none", "Aug", "NAW", "both", "both+subtract", "both+token"]
+    for row, mode in (("both+subtract", "subtract"), ("both+token", "token")):
+        c = got[row]
+        assert (c.model.person_baseline, c.augment.erase, c.loss.naw) == (mode, True, True)
+    assert {got[r].model.person_baseline for r in ("none", "Aug", "NAW", "both")} == {"none"}
+    rows = json.loads((out / "table2.json").read_text())
+    assert [(r["name"], r["Aug"], r["NAW"]) for r in rows][4:] == [
+        ("both+subtract", True, True),
+        ("both+token", True, True),
+    ]
+    _check_table(out / "table2.json", out, {r: r for r in got}, [0], "labels")
 
 
 # -- slow: the real trainings ------------------------------------------------------------------

@@ -114,12 +114,16 @@ def test_predict_cli_writes_table_timeline_and_submission(face_video, tmp_path, 
     assert sub[1:] == [f"clip/{k:05d}.jpg,{table['pred_index'][k - 1]}" for k in (3, 1, 16)]
 
 
-def test_predict_with_model_streams_like_whole_video(face_video, tmp_path):
+@pytest.mark.parametrize("baseline", ["none", "token"])
+def test_predict_with_model_streams_like_whole_video(face_video, tmp_path, baseline):
+    """Also with a person baseline (design §6): it lives inside the temporal model's windows."""
     from helpers.tiny_run import make_run
     from vnaw.inference.predict import predict_file
     from vnaw.models.artifact import load_video_model
 
-    p, _ = load_video_model(make_run(tmp_path / "run", clip_length=6, stride=2))
+    run = make_run(tmp_path / "run", clip_length=6, stride=2, person_baseline=baseline)
+    p, _ = load_video_model(run)
+    assert p.temporal.config.person_baseline == baseline
     small = predict_file(face_video, p, chunk=4)
     whole = predict_file(face_video, p, chunk=1000)  # one chunk = the whole video at once
     assert [t.name for t in small.tracks] == ["clip"]

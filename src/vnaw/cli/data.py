@@ -30,7 +30,12 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from vnaw.data.synth import SynthConfig, generate
 
-    given = {k: getattr(args, k) for k in ("seed", "videos", "frames", "size", "noise")}
+    keys = ("seed", "videos", "frames", "size", "noise", "resting_share")
+    given = {k: getattr(args, k) for k in keys}
+    if args.resting_share is not None and not 0.0 <= args.resting_share <= 1.0:
+        from vnaw.errors import ConfigError
+
+        raise ConfigError(f"--resting-share must lie in [0, 1]; got {args.resting_share}")
     cfg = SynthConfig(
         **{k: v for k, v in given.items() if v is not None}, with_videos=args.with_videos
     )
@@ -66,6 +71,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sy.add_argument("--size", type=int, help="crop side in pixels (default 64)")
     sy.add_argument(
         "--noise", type=float, help="fraction of episodes given a wrong label (default 0.2)"
+    )
+    sy.add_argument(
+        "--resting-share",
+        dest="resting_share",
+        type=float,
+        help="share of each split's people whose resting face looks stern, sad, sour or amused "
+        "(default 0.25; 0: every resting face neutral)",
     )
     sy.add_argument("--with-videos", action="store_true", help="also write raw .mp4 videos")
     sy.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -43,7 +43,8 @@ def _cmd_kfold(args: argparse.Namespace) -> int:
 def _cmd_ablation(args: argparse.Namespace) -> int:
     from vnaw.evaluation.experiments import ablation
 
-    print(ablation(_load(args), Path(args.out), args.seeds, _score(args)))
+    baselines = tuple(args.person_baseline or ())
+    print(ablation(_load(args), Path(args.out), args.seeds, _score(args), baselines))
     return 0
 
 
@@ -55,4 +56,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_kfold)
     p = sub.add_parser("ablation", help="Table 2: none / Aug / NAW / both on one split")
     _common(p)
+    p.add_argument(
+        "--person-baseline",
+        dest="person_baseline",
+        nargs="+",
+        choices=("subtract", "token"),
+        help="also train a row 'both+MODE' with model.person_baseline=MODE (not in the paper)",
+    )
     p.set_defaults(func=_cmd_ablation)

@@ -7,7 +7,10 @@ can show, or fail to show, their effect) on this stand-in. What it reproduces:
   ``cropped_aligned/<name>/<k:05d>.jpg`` crops, optionally raw ``batch1/<video>.mp4`` videos, and
   one two-person source video annotated as ``<video>_left`` / ``<video>_right``.
 * **Faces**: many identities (face shape, skin tone, hair, background, brow thickness, resting
-  expression, expressiveness) — a nuisance: validation shows people never seen in training.
+  expression, expressiveness) — a nuisance: validation shows people never seen in training. In
+  each split a share of the people (``resting_share``) has an expressive resting face: they look
+  stern, sad, sour or amused at rest, Neutral frames included, so a per-frame classifier is biased
+  per person (a person-relative reference is needed to read them, design §6.1).
   Brows, eyes, mouth and nose move with a per-frame vector of action-unit-like parameters,
   ``rest + intensity(t) · gain · prototype[class] + slow AR(1) drift + per-frame wobble``; each of
   the 8 classes has its own prototype, so at low intensity (onset/offset) single frames are
@@ -41,7 +44,7 @@ from vnaw.data.synth_episodes import (
     intensity_profile,
     noisy_episodes,
 )
-from vnaw.data.synth_faces import make_identities, render_track, runs_mask
+from vnaw.data.synth_faces import make_identities, render_track, runs_mask, with_resting_faces
 from vnaw.files import atomic_json, tmp_name
 from vnaw.labels import CLASSES, IGNORE_INDEX
 
@@ -59,6 +62,8 @@ class SynthConfig:
     min_episodes: int = 4  # episodes of every class per split (if the split has room for them)
     identities: int = 24  # people; validation people are disjoint from training people
     val_fraction: float = 0.25  # share of source videos in Validation_Set (Aff-Wild2: ~22 %)
+    resting_share: float = 0.25  # share of each split's people with an expressive resting face
+    resting_strength: float = 0.5  # its intensity (apex of an episode: 0.7–1.0), ±20 % per person
     intensity_jitter: float = 0.05  # std of the slow AR(1) wobble of every face parameter
     frame_jitter: float = 0.3  # std of the per-frame (independent) wobble of every face parameter
     image_noise: float = 14.0  # std of the Gaussian pixel noise (0..255 scale), per frame
@@ -126,6 +131,17 @@ def plan_tracks(cfg: SynthConfig, rng: np.random.Generator) -> list[Track]:
     return tracks
 
 
+def resting_people(tracks: list[Track], share: float, rng: np.random.Generator) -> list[int]:
+    """The people given an expressive resting face: ``round(share · n)`` of the ``n`` people seen
+    in each split (at least one where ``share > 0``), so validation always shows some."""
+    chosen: list[int] = []
+    for split in ("Train_Set", "Validation_Set"):
+        people = sorted({t.identity for t in tracks if t.split == split} - set(chosen))
+        k = min(max(round(share * len(people)), 1), len(people)) if share > 0 else 0
+        chosen.extend(int(i) for i in rng.choice(people, size=k, replace=False))
+    return chosen
+
+
 def _save_jpeg(arr: np.ndarray, path: Path, quality: int) -> None:
     Image.fromarray(arr).save(path, quality=quality)
 
@@ -175,9 +191,15 @@ def generate(out: Path, cfg: SynthConfig | None = None, *, progress: bool = Fals
     cfg = cfg or SynthConfig()
     out = Path(out)
     root_ss = np.random.SeedSequence(cfg.seed)
-    plan_ss, ident_ss, stream_ss, track_ss = root_ss.spawn(4)
+    # A fifth child for the resting faces: the first four (and so everything else) stay as they
+    # were before resting faces existed.
+    plan_ss, ident_ss, stream_ss, track_ss, rest_ss = root_ss.spawn(5)
     identities = make_identities(cfg.identities, np.random.default_rng(ident_ss))
     tracks = plan_tracks(cfg, np.random.default_rng(plan_ss))
+    rest_rng = np.random.default_rng(rest_ss)
+    resting = resting_people(tracks, cfg.resting_share, rest_rng)
+    a = cfg.resting_strength
+    identities = with_resting_faces(identities, resting, (0.8 * a, 1.2 * a), rest_rng)
     streams, episodes_out = _split_streams(cfg, tracks, stream_ss)
     summary_tracks = []
     raw_faces: dict[str, list[list[np.ndarray]]] = {}
@@ -198,6 +220,7 @@ def generate(out: Path, cfg: SynthConfig | None = None, *, progress: bool = Fals
         "tracks": len(tracks),
         "frames": sum(t.length for t in tracks),
         "crops": sum(t["crops"] for t in summary_tracks),
+        "resting_faces": {str(i): CLASSES[identities[i].resting_class] for i in sorted(resting)},
         "track_list": summary_tracks,
         "episodes": episodes_out,
     }
@@ -257,6 +280,7 @@ def _write_track(
     write_annotation(out / "clean" / t.split / f"{t.name}.txt", clean_out)
     return frames, {
         **asdict(t),
+        "resting_face": CLASSES[identities[t.identity].resting_class],
         "crops": int((~missing).sum()),
         "valid": int((noisy != IGNORE_INDEX).sum()),
         "wrong": int(((noisy != clean_out) & (noisy != IGNORE_INDEX)).sum()),

@@ -7,7 +7,7 @@ the clean labels and an intensity profile, plus slow and per-frame nuisance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,7 +41,8 @@ PROTOTYPES = np.array(
         [0.0, 0.0, -0.3, 0.1, 0.2, 0.1, 0.0, 1.0, 0.0],  # Other
     ]
 )
-# Typical episode lengths in frames (min, max) for expressive classes and for Neutral/Other.
+# Classes a resting face can lean towards: a stern (Anger), sad, sour (Disgust) or amused look.
+RESTING_CLASSES = (1, 5, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,9 @@ class Identity:
     background: tuple[int, int, int]
     brow_width: float
     eye_gap: float
-    rest: np.ndarray  # resting face parameters (some people look sad or amused at rest)
+    rest: np.ndarray  # resting face parameters: small personal quirks, see also resting_class
     gain: float  # expressiveness
+    resting_class: int = 0  # the class the resting face looks like (0: a neutral resting face)
 
 
 def make_identities(n: int, rng: np.random.Generator) -> list[Identity]:
@@ -78,6 +80,28 @@ def make_identities(n: int, rng: np.random.Generator) -> list[Identity]:
                 gain=rng.uniform(0.85, 1.15),
             )
         )
+    return out
+
+
+def with_resting_faces(
+    identities: list[Identity],
+    people: list[int],
+    strength: tuple[float, float],
+    rng: np.random.Generator,
+) -> list[Identity]:
+    """``identities`` with an expressive resting face for each of ``people``: ``rest`` gains
+    ``a · prototype[c]`` with ``c`` drawn from :data:`RESTING_CLASSES` and ``a ~ U(strength)``,
+    so that such a person looks stern, sad, sour or amused in every frame, Neutral ones included.
+
+    A per-frame classifier reads that look as the expression; only a per-person reference (the
+    same face over time) tells the two apart.
+    """
+    out = list(identities)
+    for i in people:
+        c = int(rng.choice(RESTING_CLASSES))
+        a = float(rng.uniform(*strength))
+        ident = out[i]
+        out[i] = replace(ident, rest=ident.rest + a * PROTOTYPES[c], resting_class=c)
     return out
 
 

@@ -109,16 +109,26 @@ def kfold(
     return _write_table(rows, out, "table1", "Val Set")
 
 
-def ablation(base: RunConfig, out: Path, seeds: list[int], score: str = "labels") -> str:
-    """Table 2: none / Aug / NAW / both on one split."""
+def ablation(
+    base: RunConfig,
+    out: Path,
+    seeds: list[int],
+    score: str = "labels",
+    baselines: tuple[str, ...] = (),
+) -> str:
+    """Table 2: none / Aug / NAW / both on one split; then one row ``both+<mode>`` per person
+    baseline mode in ``baselines`` (``model.person_baseline``, design §6.1), not in the paper."""
     out.mkdir(parents=True, exist_ok=True)
+    plan = [(name, aug, naw, base.model.person_baseline) for name, aug, naw in ABLATION_ROWS]
+    plan += [(f"both+{mode}", True, True, mode) for mode in baselines]
     rows = []
-    for name, aug, naw in ABLATION_ROWS:
+    for name, aug, naw, mode in plan:
         runs = []
         for seed in seeds:
             cfg = deepcopy(base)
             cfg.augment.frame_skip = cfg.augment.erase = aug
             cfg.loss.naw = naw
+            cfg.model.person_baseline = mode
             cfg.trainer.seed, cfg.out_dir = seed, str(out / name / f"seed{seed}")
             runs.append(run_and_score(cfg, score))
         rows.append(ResultRow(name, runs, {"Aug": aug, "NAW": naw}))

@@ -167,7 +167,12 @@ def load_video_model(
         encoder,
         clip_length=cfg.data.clip_length,
         stride=cfg.data.eval_stride,
-        description=f"model {run_dir}: encoder {which} + temporal model (P = {cfg.data.clip_length})",
+        description=f"model {run_dir}: encoder {which} + temporal model (P = {cfg.data.clip_length}"
+        + (
+            f", person baseline: {cfg.model.person_baseline})"
+            if cfg.model.person_baseline != "none"
+            else ")"
+        ),
     )
     model.run_dir = run_dir
     return model.eval(), cfg

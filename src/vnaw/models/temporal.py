@@ -5,8 +5,14 @@ encoding of each frame's *original* offset in the clip (a skipped frame leaves a
 shift) → ``nn.TransformerEncoder`` with a key-padding mask (7) → one linear layer per frame and a
 softmax (8) → the clip probability, the mean of the frame probabilities over the frames present (9).
 
+Not in the paper, off by default (``person_baseline``, design §6.1): a person baseline, the mean
+``b`` of the clip's present frame features, either subtracted from every frame's features
+(``subtract``: the model sees each frame relative to the person's look over the clip) or given to
+the Transformer as one extra token (``token``: it may use the reference as it learns to).
+
 Symbols → names: ``F_v`` → ``features`` ``(B, T, D)``; ``H_i`` → ``hidden``; ``h_{i,p}`` logits →
-``logits``; ``p_{i,p}`` → ``probs``; ``p_i`` → ``clip_probs``; ``M_i^p`` → ``present``.
+``logits``; ``p_{i,p}`` → ``probs``; ``p_i`` → ``clip_probs``; ``M_i^p`` → ``present``; ``b`` →
+``baseline`` ``(B, D)``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,16 @@ from torch import Tensor, nn
 
 from vnaw.config import TemporalConfig
 
-__all__ = ["TemporalConfig", "TemporalEncoder", "TemporalOutput", "sinusoidal_encoding"]
+__all__ = [
+    "PERSON_BASELINES",
+    "TemporalConfig",
+    "TemporalEncoder",
+    "TemporalOutput",
+    "person_baseline",
+    "sinusoidal_encoding",
+]
+
+PERSON_BASELINES = ("none", "subtract", "token")
 
 
 class TemporalOutput(NamedTuple):
@@ -54,6 +69,14 @@ def masked_clip_mean(probs: Tensor, mask: Tensor) -> Tensor:
     return (probs * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)  # Eq. (9)
 
 
+def person_baseline(features: Tensor, present: Tensor) -> Tensor:
+    """The person baseline ``b = Σ_p M_p F_p / Σ_p M_p``: the mean features ``(B, D)`` of each
+    clip's present frames (design §6.1). Frames masked out (skipped, padded, without a face) never
+    enter it, so it is the same in training, evaluation and prediction; a clip with no present
+    frame gets zeros."""
+    return masked_clip_mean(features.float(), present)
+
+
 class TemporalEncoder(nn.Module):
     """Transformer over a clip's frame features giving per-frame and clip class probabilities.
 
@@ -70,8 +93,16 @@ class TemporalEncoder(nn.Module):
             config = TemporalConfig(**overrides)
         elif overrides:
             raise TypeError("pass either a TemporalConfig or keyword overrides, not both")
+        if config.person_baseline not in PERSON_BASELINES:
+            raise ValueError(
+                f"person_baseline must be one of {', '.join(PERSON_BASELINES)}; "
+                f"got {config.person_baseline!r}"
+            )
         self.config = config
         self.proj = nn.Linear(config.feature_dim, config.d_model)
+        if config.person_baseline == "token":
+            # Marks the baseline token apart from the frames (it has no position in time).
+            self.baseline_embed = nn.Parameter(torch.zeros(config.d_model))
         layer = nn.TransformerEncoderLayer(
             d_model=config.d_model,
             nhead=config.num_heads,
@@ -104,14 +135,27 @@ class TemporalEncoder(nn.Module):
             present = torch.ones(b, t, dtype=torch.bool, device=features.device)
         if positions is None:
             positions = torch.arange(t, device=features.device).expand(b, t)
-        x = self.proj(features.to(self.proj.weight.dtype))  # (B, T, D) -> (B, T, d_model)
+        dtype = self.proj.weight.dtype
+        features = features.to(dtype)
+        mode = self.config.person_baseline
+        if mode != "none":
+            baseline = person_baseline(features, present).to(dtype)  # (B, D)
+        if mode == "subtract":
+            features = features - baseline[:, None]  # F_p − b
+        x = self.proj(features)  # (B, T, D) -> (B, T, d_model)
         x = x + sinusoidal_encoding(positions, self.config.d_model, self.config.max_period).to(
             x.dtype
         )
         # A row with no present frame would make attention NaN; let it attend (its outputs are
         # excluded from every mean and loss anyway).
         padding = ~present & present.any(dim=1, keepdim=True)
+        if mode == "token":  # [W b + e; W F_p + pos_p]: the token is always present
+            token = self.proj(baseline) + self.baseline_embed  # (B, d_model)
+            x = torch.cat([token[:, None], x], dim=1)
+            padding = torch.cat([torch.zeros_like(padding[:, :1]), padding], dim=1)
         hidden = self.encoder(x, src_key_padding_mask=padding)  # Eq. (7)
+        if mode == "token":
+            hidden = hidden[:, 1:]  # the token has no output of its own
         logits = self.head(hidden)  # (B, T, K)
         probs = logits.float().softmax(dim=-1)  # Eq. (8)
         return TemporalOutput(logits, probs, masked_clip_mean(probs, present))
