@@ -68,7 +68,7 @@ def test_submission_file_matches_spec(tmp_path):
 
 # -- end to end on a generated video with a real face ---------------------------------------------
 
-pytest.importorskip("mediapipe")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
 
