@@ -64,7 +64,9 @@ def _session(name: str):
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as err:  # ONNX Runtime raises its own bare exception types
-        raise ModelFileError(f"{path}: the face model cannot be loaded ({err}); reinstall vnaw")
+        raise ModelFileError(
+            f"{path}: the face model cannot be loaded ({err}); reinstall vnaw"
+        ) from None
 
 
 class MediaPipeFaces:
