@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from helpers.tiny_run import make_run

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from vnaw.inference.streaming import SmoothStream, WindowStream

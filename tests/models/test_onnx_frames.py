@@ -22,6 +22,7 @@ def _crops(n: int = 20, seed: int = 0) -> list[np.ndarray]:
 
 
 def test_numpy_preprocessing_equals_the_torch_path():
+    pytest.importorskip("torch")  # the training stack
     import torch
 
     from vnaw.models.preprocess import crop_to_input_size, preprocess_array, to_input
@@ -38,6 +39,7 @@ def test_numpy_preprocessing_equals_the_torch_path():
 
 
 def test_shipped_onnx_copy_equals_the_pytorch_encoder():
+    pytest.importorskip("torch")  # the training stack
     from vnaw.models.artifact import default_video_model
     from vnaw.models.encoder import ImageClassifier
 
