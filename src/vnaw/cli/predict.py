@@ -155,7 +155,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         metavar="RUN_OR_CHECKPOINT",
-        help="trained run (directory or .ckpt); default: the shipped encoder, smoothed",
+        help="trained run (directory or .ckpt), or its `vnaw export` .onnx (no PyTorch needed); "
+        "default: the shipped encoder, smoothed",
     )
     p.add_argument(
         "--encoder",
