@@ -1,0 +1,116 @@
+"""int8 quantisation of the shipped encoder's ONNX copy: FERPlus test accuracy and speed against
+float32, in one run (the ship rule: accuracy within 0.3 points).
+
+Static quantisation with ONNX Runtime (QDQ, int8 weights per channel, uint8 activations),
+calibrated on a seeded sample of FERPlus *train* images; both graphs then score FERPlus test under
+the majority protocol (design §3.2), 8-way argmax of the crops as stored, as `vnaw predict` feeds
+the encoder (no mirror). Speed: milliseconds per crop at batch 64, one thread, both graphs
+alternated. Run::
+
+    python benchmarks/quantize_encoder.py --ferplus ../shared/data/ferplus --out /tmp/int8.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def crops(paths) -> list[np.ndarray]:
+    from PIL import Image
+
+    return [np.asarray(Image.open(p).convert("L")) for p in paths]
+
+
+def session(path: Path):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def probs(sess, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    return np.concatenate(
+        [sess.run(["probs"], {"images": x[i : i + batch]})[0] for i in range(0, len(x), batch)]
+    )
+
+
+def main() -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from vnaw.data.static import read_ferplus
+    from vnaw.models.meta import default_encoder_path, encoder_paths, read_meta
+    from vnaw.models.onnx_frames import onnx_path
+    from vnaw.models.preprocess import preprocess_array
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ferplus", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=Path("/tmp/vnaw_encoder_int8.onnx"))
+    ap.add_argument("--calibration", type=int, default=512, help="FERPlus train images")
+    args = ap.parse_args()
+
+    stem = default_encoder_path()
+    meta = read_meta(encoder_paths(stem)[1])
+    fp32 = onnx_path(stem)
+    train = read_ferplus(args.ferplus, "train")
+    pick = random.Random(0).sample(range(len(train)), args.calibration)
+    calib = preprocess_array(crops([train.paths[i] for i in pick]), meta)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{"images": calib[i : i + 32]} for i in range(0, len(calib), 32)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    pre = args.out.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32), str(pre))
+    quantize_static(
+        str(pre), str(args.out), Reader(), quant_format=QuantFormat.QDQ,
+        weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8, per_channel=True,
+    )  # fmt: skip
+    test = read_ferplus(args.ferplus, "test")
+    x = preprocess_array(crops(test.paths), meta)
+    a, b = session(fp32), session(args.out)
+    pa, pb = probs(a, x), probs(b, x)
+    acc = [100 * float((p.argmax(1) == test.labels).mean()) for p in (pa, pb)]
+    print(f"FERPlus test (majority, n = {len(test)}), 8-way accuracy:")
+    print(
+        f"  float32 {acc[0]:.2f} %, int8 {acc[1]:.2f} % (difference {acc[1] - acc[0]:+.2f} points)"
+    )
+    print(f"  predictions that differ: {int((pa.argmax(1) != pb.argmax(1)).sum())}")
+    print(f"  largest probability difference: {np.abs(pa - pb).max():.3f}")
+    times = {"float32": [], "int8": []}
+    xb = x[:64]
+    for _ in range(5):
+        for name, s in (("float32", a), ("int8", b)):
+            t0 = time.process_time()
+            for _ in range(5):
+                s.run(["probs"], {"images": xb})
+            times[name].append(1000 * (time.process_time() - t0) / (5 * len(xb)))
+    f, q = (float(np.median(times[k])) for k in ("float32", "int8"))
+    print(
+        f"  CPU ms per crop (batch 64, 1 thread, median of 5): float32 {f:.3f}, int8 {q:.3f} ({f / q:.2f}×)"
+    )
+    print(
+        f"  sizes: float32 {fp32.stat().st_size / 1e6:.1f} MB, int8 {args.out.stat().st_size / 1e6:.1f} MB"
+    )
+    print(
+        "  ship rule (within 0.3 points): " + ("holds" if abs(acc[1] - acc[0]) <= 0.3 else "FAILS")
+    )
+
+
+if __name__ == "__main__":
+    main()
