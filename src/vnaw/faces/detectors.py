@@ -96,7 +96,7 @@ class MediaPipeFaces:
         self._detector = _session(DETECTOR_FILE)  # sessions are thread-safe
         self._mesh = _session(LANDMARK_FILE)
         self._anchors = blaze.ssd_anchors()
-        # faces found beyond max_faces, per frame (the caller reports them)
+        # the most faces beyond max_faces found in one frame so far (the caller reports them)
         self.dropped = 0
 
     def _detect(self, rgb: np.ndarray) -> list[tuple[np.ndarray, float, np.ndarray]]:
