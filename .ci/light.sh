@@ -6,9 +6,13 @@ cd "$(dirname "$0")/.."
 work="$1"
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
 
-py313="$(command -v python3.13 || true)"
-if [ -z "$py313" ] && command -v pyenv >/dev/null; then
-    py313="$(PYENV_VERSION="$(pyenv versions --bare | grep -E '^3\.13' | tail -1)" pyenv which python3.13)"
+# python3.13 on PATH (a pyenv shim there may refuse to run it: checked by running it), else the
+# newest 3.13 that pyenv has.
+py313=""
+if python3.13 -c "" 2>/dev/null; then
+    py313="$(command -v python3.13)"
+elif command -v pyenv >/dev/null; then
+    for p in "$(pyenv root)"/versions/3.13*/bin/python3.13; do [ -x "$p" ] && py313="$p"; done
 fi
 [ -n "$py313" ] || { echo "light install: no python3.13 on PATH or in pyenv" >&2; exit 1; }
 

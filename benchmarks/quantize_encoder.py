@@ -1,13 +1,19 @@
 """int8 quantisation of the shipped encoder's ONNX copy: FERPlus test accuracy and speed against
 float32, in one run (the ship rule: accuracy within 0.3 points).
 
-Static quantisation with ONNX Runtime (QDQ, int8 weights per channel, uint8 activations),
+Static quantisation with ONNX Runtime (QDQ, int8 weights per channel, uint8 activations; the
+softmax stays float),
 calibrated on a seeded sample of FERPlus *train* images; both graphs then score FERPlus test under
 the majority protocol (design §3.2), 8-way argmax of the crops as stored, as `vnaw predict` feeds
 the encoder (no mirror). Speed: milliseconds per crop at batch 64, one thread, both graphs
 alternated. Run::
 
-    python benchmarks/quantize_encoder.py --ferplus ../shared/data/ferplus --out /tmp/int8.onnx
+    python benchmarks/quantize_encoder.py --ferplus ../shared/data/ferplus --out /tmp/int8.onnx [--ship]
+
+Measured (FERPlus test, n = 3137): float32 87.09 %, int8 87.03 % (−0.06 points; 18 of 3137
+predictions differ, largest probability difference 0.117); 3.76 against 1.40 CPU ms per crop
+(2.68×); 8.9 MB against 4.6 MB. Shipped: ``src/vnaw/weights/ferplus_dlib_resnet18_112.int8.onnx``,
+which ``vnaw predict`` runs by default (:class:`vnaw.models.onnx_frames.OnnxFrameModel`).
 """
 
 from __future__ import annotations
@@ -41,7 +47,21 @@ def probs(sess, x: np.ndarray, batch: int = 64) -> np.ndarray:
     )
 
 
+def copy_metadata(src: Path, dst: Path) -> None:
+    """The float32 copy's metadata (the hash of the weights it was made from) onto ``dst``."""
+    import onnx
+
+    from vnaw.files import atomic_path
+
+    graph = onnx.load(str(dst))
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(onnx.load(str(src)).metadata_props)
+    with atomic_path(dst) as tmp:
+        onnx.save(graph, str(tmp))
+
+
 def main() -> None:
+    import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -52,13 +72,17 @@ def main() -> None:
 
     from vnaw.data.static import read_ferplus
     from vnaw.models.meta import default_encoder_path, encoder_paths, read_meta
-    from vnaw.models.onnx_frames import onnx_path
+    from vnaw.models.onnx_frames import int8_path, onnx_path
     from vnaw.models.preprocess import preprocess_array
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ferplus", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=Path("/tmp/vnaw_encoder_int8.onnx"))
     ap.add_argument("--calibration", type=int, default=512, help="FERPlus train images")
+    ap.add_argument(
+        "--ship", action="store_true", help="copy the int8 graph beside the shipped encoder if "
+        "the ship rule holds (vnaw.models.onnx_frames.int8_path)",
+    )  # fmt: skip
     args = ap.parse_args()
 
     stem = default_encoder_path()
@@ -80,6 +104,9 @@ def main() -> None:
     quantize_static(
         str(pre), str(args.out), Reader(), quant_format=QuantFormat.QDQ,
         weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8, per_channel=True,
+        # all but the softmax, whose quantised output would round probabilities to 1/255 steps
+        # (quantising only the convolutions and the classifier cost 0.22 points instead of 0.06)
+        nodes_to_exclude=[n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Softmax"],
     )  # fmt: skip
     test = read_ferplus(args.ferplus, "test")
     x = preprocess_array(crops(test.paths), meta)
@@ -107,9 +134,14 @@ def main() -> None:
     print(
         f"  sizes: float32 {fp32.stat().st_size / 1e6:.1f} MB, int8 {args.out.stat().st_size / 1e6:.1f} MB"
     )
-    print(
-        "  ship rule (within 0.3 points): " + ("holds" if abs(acc[1] - acc[0]) <= 0.3 else "FAILS")
-    )
+    holds = abs(acc[1] - acc[0]) <= 0.3
+    print("  ship rule (within 0.3 points): " + ("holds" if holds else "FAILS"))
+    if args.ship and holds:
+        import shutil
+
+        shutil.copy(args.out, int8_path(stem))
+        copy_metadata(fp32, int8_path(stem))
+        print(f"  wrote {int8_path(stem)}")
 
 
 if __name__ == "__main__":
