@@ -103,7 +103,7 @@ def test_report_links_are_url_encoded_and_file_names_are_not_placeholders(tmp_pa
 
 
 def _face_clip(tmp_path: Path, name: str = "clip.mp4") -> Path:
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("skimage")
     from helpers.face_video import write_video
 
@@ -124,7 +124,7 @@ def test_faces_on_a_full_disk_names_video_file_and_free_space(tmp_path, monkeypa
 
 
 def test_faces_quiet_prints_the_error_only(tmp_path):
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     bad = tmp_path / "text.mp4"
     bad.write_text("not a video\n" * 50)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
