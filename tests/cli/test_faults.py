@@ -45,6 +45,7 @@ def test_one_line_escapes_line_breaks():
 
 
 def test_export_takes_a_lock(tmp_path, capsys):
+    pytest.importorskip("torch")  # the training stack
     from helpers.tiny_run import make_run
 
     run = make_run(tmp_path / "run")
@@ -67,6 +68,7 @@ def test_export_takes_a_lock(tmp_path, capsys):
 
 
 def test_train_over_an_earlier_run_needs_resume_or_overwrite(tmp_path, capsys):
+    pytest.importorskip("torch")  # the training stack
     from helpers.tiny_run import make_run
 
     run = make_run(tmp_path / "run")
@@ -161,6 +163,7 @@ class _Bad:
 def test_an_error_in_a_data_loader_worker_keeps_its_message():
     """torch re-raises a worker's error with the worker's traceback as its message: the line
     shows the original message (naming the file), not "Caught StoreError in DataLoader worker"."""
+    pytest.importorskip("torch")  # the training stack
     from torch.utils.data import DataLoader
 
     from vnaw.cli import describe
