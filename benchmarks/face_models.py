@@ -33,6 +33,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from _results import add_json_option, write_results  # noqa: E402
+
 
 def new_path(max_faces: int = 1):
     from vnaw.faces.detectors import MediaPipeFaces
@@ -123,12 +125,20 @@ def _new_mesh(detector, rgb, region):
     return blaze.landmarks_to_frame(raw.reshape(-1), region)
 
 
+def _mean(errors: list[np.ndarray]) -> float:
+    return float(np.concatenate(errors).mean()) if errors else float("nan")
+
+
+def _p95(errors: list[np.ndarray]) -> float:
+    return float(np.percentile(np.concatenate(errors), 95)) if errors else float("nan")
+
+
 def stats(errors: list[np.ndarray]) -> str:
     e = np.concatenate(errors) if errors else np.zeros(1)
     return f"mean {e.mean():.2f} px, 95th percentile {np.percentile(e, 95):.2f} px"
 
 
-def agreement(images: list[Path], old, new) -> None:
+def agreement(images: list[Path], old, new) -> dict:
     import cv2
     from PIL import Image
 
@@ -157,9 +167,20 @@ def agreement(images: list[Path], old, new) -> None:
     print(f"  5 alignment points: {stats(e5)}")
     print(f"  468 landmarks:      {stats(e468)}")
     r = np.concatenate(rel5) if rel5 else np.zeros(1)
+    figures = {
+        "photographs": len(images),
+        "face found by both": both,
+        "only MediaPipe 0.10.21": int(only_old),
+        "only ONNX": int(only_new),
+        "5 points mean px": _mean(e5),
+        "5 points p95 px": _p95(e5),
+        "468 landmarks mean px": _mean(e468),
+        "468 landmarks p95 px": _p95(e468),
+    }
     print(
         f"  5 points / eye distance: mean {100 * r.mean():.2f} %, p95 {100 * np.percentile(r, 95):.2f} %"
     )
+    return figures
 
 
 def clip_frames(seconds: int) -> list[np.ndarray]:
@@ -186,6 +207,7 @@ def main() -> None:
     ap.add_argument("--images", type=Path, help="a folder of real photographs (muxspace images)")
     ap.add_argument("--n", type=int, default=400, help="photographs sampled (seed 0)")
     ap.add_argument("--seconds", type=int, default=20, help="length of the clip")
+    add_json_option(ap)
     args = ap.parse_args()
 
     import cv2
@@ -201,10 +223,18 @@ def main() -> None:
         print("mediapipe is not installed: the new path's speed only", file=sys.stderr)
     new = new_path()
     frames = clip_frames(args.seconds)
+    figures: dict = {}
     if old is not None and args.images:
         files = sorted(p for p in args.images.iterdir() if p.suffix.lower() in (".jpg", ".png"))
-        agreement(random.Random(0).sample(files, min(args.n, len(files))), old, new)
+        figures["photographs"] = agreement(
+            random.Random(0).sample(files, min(args.n, len(files))), old, new
+        )
     found_new, ms_new, cpu_new = run_clip(new, frames)
+    clip = figures["clip"] = {
+        "frames": len(frames),
+        "ONNX frames with a face": sum(map(bool, found_new)),
+        "ONNX CPU ms/frame": cpu_new,
+    }
     print(f"clip: {len(frames)} frames 640×360 (a real face over a real photograph), one thread")
     print(
         f"  ONNX Runtime path: {sum(map(bool, found_new))} frames with a face, "
@@ -223,10 +253,19 @@ def main() -> None:
             if a and b
         ]
         print(f"  5 points, frames with a face in both: {stats(d)}")
+        clip.update(
+            {
+                "MediaPipe frames with a face": sum(map(bool, found_old)),
+                "MediaPipe CPU ms/frame": cpu_old,
+                "5 points mean px": _mean(d),
+                "5 points p95 px": _p95(d),
+            }
+        )
         print(
             f"  speed: the ONNX path is {ms_old / ms_new:.2f}× MediaPipe's (wall), "
             f"{cpu_old / cpu_new:.2f}× (CPU)"
         )
+    write_results(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import add_json_option, write_results
 
 
 def crops(paths) -> list[np.ndarray]:
@@ -83,6 +87,7 @@ def main() -> None:
         "--ship", action="store_true", help="copy the int8 graph beside the shipped encoder if "
         "the ship rule holds (vnaw.models.onnx_frames.int8_path)",
     )  # fmt: skip
+    add_json_option(ap)
     args = ap.parse_args()
 
     stem = default_encoder_path()
@@ -135,6 +140,15 @@ def main() -> None:
         f"  sizes: float32 {fp32.stat().st_size / 1e6:.1f} MB, int8 {args.out.stat().st_size / 1e6:.1f} MB"
     )
     holds = abs(acc[1] - acc[0]) <= 0.3
+    figures = {
+        "FERPlus test faces": len(test),
+        "float32 accuracy %": acc[0],
+        "int8 accuracy %": acc[1],
+        "float32 CPU ms/crop": f,
+        "int8 CPU ms/crop": q,
+        "ship rule holds": holds,
+    }
+    write_results(args.json, figures)
     print("  ship rule (within 0.3 points): " + ("holds" if holds else "FAILS"))
     if args.ship and holds:
         import shutil
