@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
+pytest.importorskip("torch")
+
 from sklearn.metrics import f1_score
 
 from vnaw.demo import demo_config

@@ -52,6 +52,7 @@ def test_a_held_lock_refuses_naming_folder_and_pid(tmp_path):
 
 
 def test_train_refuses_a_run_folder_being_written(tmp_path):
+    pytest.importorskip("torch")  # the training stack
     from helpers.tiny_train import tiny_cfg, tiny_data
     from vnaw.training.train import train
 

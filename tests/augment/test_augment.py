@@ -1,6 +1,9 @@
 """Frame skipping (eq. 3) and in-frame erasing (eq. 4–5) — design §7.1."""
 
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from vnaw import frame_skip, in_frame_erase

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from helpers.full_disk import fill_disk
@@ -82,7 +85,7 @@ def test_train_on_a_full_disk(tmp_path, monkeypatch):
 
 
 def test_predict_on_a_full_disk(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("skimage")
     from helpers.face_video import write_video
 

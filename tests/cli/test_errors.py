@@ -13,6 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from helpers.tiny_run import make_run
@@ -341,7 +344,7 @@ def _parser_with(func, add_parser):
 def test_a_broken_video_through_faces(name, corpus, tmp_path, capsys) -> None:
     """`faces` goes on with the other videos of a batch (exit 1); each broken one is one line
     naming it, and leaves nothing behind."""
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     video = corpus["videos"] / name if name != "truncated.mp4" else _truncated_video(tmp_path)
     out = tmp_path / "out"
     assert main(["faces", str(video), "--out", str(out), "--quiet"]) == 1

@@ -45,6 +45,7 @@ def test_one_line_escapes_line_breaks():
 
 
 def test_export_takes_a_lock(tmp_path, capsys):
+    pytest.importorskip("torch")  # the training stack
     from helpers.tiny_run import make_run
 
     run = make_run(tmp_path / "run")
@@ -67,6 +68,7 @@ def test_export_takes_a_lock(tmp_path, capsys):
 
 
 def test_train_over_an_earlier_run_needs_resume_or_overwrite(tmp_path, capsys):
+    pytest.importorskip("torch")  # the training stack
     from helpers.tiny_run import make_run
 
     run = make_run(tmp_path / "run")
@@ -103,7 +105,7 @@ def test_report_links_are_url_encoded_and_file_names_are_not_placeholders(tmp_pa
 
 
 def _face_clip(tmp_path: Path, name: str = "clip.mp4") -> Path:
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("skimage")
     from helpers.face_video import write_video
 
@@ -124,7 +126,7 @@ def test_faces_on_a_full_disk_names_video_file_and_free_space(tmp_path, monkeypa
 
 
 def test_faces_quiet_prints_the_error_only(tmp_path):
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     bad = tmp_path / "text.mp4"
     bad.write_text("not a video\n" * 50)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -161,6 +163,7 @@ class _Bad:
 def test_an_error_in_a_data_loader_worker_keeps_its_message():
     """torch re-raises a worker's error with the worker's traceback as its message: the line
     shows the original message (naming the file), not "Caught StoreError in DataLoader worker"."""
+    pytest.importorskip("torch")  # the training stack
     from torch.utils.data import DataLoader
 
     from vnaw.cli import describe

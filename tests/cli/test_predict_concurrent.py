@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-pytest.importorskip("mediapipe")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
 

@@ -10,7 +10,7 @@ import pytest
 from vnaw.cli import main
 from vnaw.shards import shard_of
 
-pytest.importorskip("mediapipe")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
 

@@ -18,7 +18,7 @@ from vnaw.inference.submission import SUBMISSION_HEADER
 from vnaw.labels import CLASSES
 from vnaw.shards import shard_of
 
-pytest.importorskip("mediapipe")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
 OPTS = ["--threads", "1", "--quiet"]

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytest.importorskip("torch")
+
 from helpers.ferplus_fake import VOTE_ROWS, make_ferplus
 from vnaw.data.static import (
     DataError,

@@ -93,6 +93,7 @@ def _fake_f1(run_dir: Path, key: str) -> list[float]:
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> dict:
     """Training and evaluation replaced by recorders; evaluation writes a known metrics.json."""
+    pytest.importorskip("torch")  # the modules patched here import it
     import vnaw.evaluation.evaluate as ev
     import vnaw.features.store as fs
     import vnaw.models.artifact as art

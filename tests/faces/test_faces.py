@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("mediapipe")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
 from helpers.face_video import write_video

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest.importorskip("mediapipe")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
 from helpers.face_video import write_video

@@ -86,7 +86,7 @@ def test_predict_frames_faces_as_the_model_learned_them():
 
 
 def test_still_image_points_find_a_face_that_fills_its_image():
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("skimage")
     from helpers.face_video import astronaut_face
     from vnaw.faces.detectors import MediaPipeFaces, still_image_points

@@ -14,6 +14,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 pytest.importorskip("skimage")

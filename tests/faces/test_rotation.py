@@ -92,7 +92,7 @@ def test_a_second_video_stream_is_reported_once(tmp_path):
 def test_a_phone_clip_gives_upright_boxes_and_overlay(tmp_path):
     """The same portrait clip, stored upright and stored as a phone does (turned, with rotation
     metadata): `predict` finds the same boxes, and the overlay is upright and portrait."""
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("skimage")
     import av
 

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+
+pytest.importorskip("torch")
+
+import torch
 
 from vnaw.data.affwild2 import VideoRecord, index_dataset
 from vnaw.data.datamodule import EvalClips, FeatureSource, TrainClips

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("torch")
+
 from vnaw.config import load_config
 from vnaw.data.affwild2 import index_dataset
 from vnaw.data.synth import SynthConfig, generate

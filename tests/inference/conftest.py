@@ -10,6 +10,6 @@ from gap_video import write_gap_video
 
 @pytest.fixture(scope="session")
 def gap_video(tmp_path_factory) -> Path:
-    pytest.importorskip("mediapipe")
+    pytest.importorskip("onnxruntime")
     pytest.importorskip("skimage")
     return write_gap_video(tmp_path_factory.mktemp("gap") / "gap.mp4")

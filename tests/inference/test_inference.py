@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from vnaw.inference.windows import ambiguity, average_windows, fill_from_nearest, predict_video

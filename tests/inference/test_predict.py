@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from vnaw.inference.streaming import SmoothStream, WindowStream
@@ -68,7 +71,7 @@ def test_submission_file_matches_spec(tmp_path):
 
 # -- end to end on a generated video with a real face ---------------------------------------------
 
-pytest.importorskip("mediapipe")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("skimage")
 
 

@@ -148,7 +148,7 @@ def test_refused_command_leaves_no_output_folder(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     out = tmp_path / "o"
     assert main(["predict", str(tmp_path / "empty"), "--out", str(out)]) == 2
-    assert "no video files found" in capsys.readouterr().err
+    assert "no video or image files found" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -232,6 +232,7 @@ def test_second_panel_does_not_cover_the_first_label():
 
 
 def test_device_choice(tmp_path, capsys):
+    pytest.importorskip("torch")  # the training stack
     import torch
 
     from helpers.tiny_run import make_run
@@ -298,6 +299,7 @@ def test_predict_without_a_model_never_imports_torch(gap_video):
 
 
 def test_encoder_option_runs_that_encoder_alone(gap_video, predicted, tmp_path, capsys):
+    pytest.importorskip("torch")  # the training stack
     import torch
 
     from vnaw import ImageClassifier
@@ -307,7 +309,11 @@ def test_encoder_option_runs_that_encoder_alone(gap_video, predicted, tmp_path, 
     args = ["predict", str(gap_video), "--threads", "1", "--quiet", "--encoder"]
     assert main([*args, str(tmp_path / "same"), "--out", str(tmp_path / "a")]) == 0
     same, ref = pd.read_csv(tmp_path / "a" / "gap.csv"), pd.read_csv(predicted / "gap.csv")
-    np.testing.assert_allclose(same[list(CLASSES)], ref[list(CLASSES)], atol=1e-5, equal_nan=True)
+    # The default runs the int8 copy of these weights (within 0.12 of the float model on FERPlus
+    # test faces: benchmarks/quantize_encoder.py), PyTorch the float weights.
+    np.testing.assert_allclose(same[list(CLASSES)], ref[list(CLASSES)], atol=0.12, equal_nan=True)
+    found = ref["face_found"].astype(bool)
+    assert (same["pred"][found] == ref["pred"][found]).mean() >= 0.95
 
     with torch.no_grad():  # an encoder that answers Surprise whatever the face
         clf.head.bias += 50.0 * (torch.arange(len(CLASSES)) == CLASSES.index("Surprise"))

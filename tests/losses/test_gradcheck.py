@@ -8,6 +8,9 @@ finite differences in double precision.
 from __future__ import annotations
 
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from vnaw import VNAWLoss, naw_weight

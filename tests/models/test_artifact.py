@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+
+pytest.importorskip("torch")
+
+import lightning as L
+import torch
 
 from helpers.tiny_run import make_run
 from vnaw.config import load_config

@@ -1,6 +1,9 @@
 """Temporal encoder — eqs. 6–9, design §6."""
 
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from vnaw import TemporalEncoder

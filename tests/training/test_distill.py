@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("torch")
+
 from vnaw.errors import ConfigError, ModelFileError
 from vnaw.losses.soft import distill_targets
 from vnaw.models.encoder import EncoderMeta, ImageClassifier

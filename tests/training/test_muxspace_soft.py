@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from vnaw.data.muxspace import person_of, read_labels, read_muxspace, split_parts

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
+
+pytest.importorskip("torch")
+
+import torch
 
 from helpers.ferplus_fake import VOTE_ROWS, make_ferplus
 from vnaw import ImageClassifier

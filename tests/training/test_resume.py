@@ -12,6 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+pytest.importorskip("torch")
+
 import torch
 
 from helpers.tiny_train import tiny_cfg, tiny_data

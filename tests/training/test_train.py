@@ -2,12 +2,15 @@
 
 import json
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
+
+pytest.importorskip("torch")
+
+import lightning as L
+import torch
 
 from helpers.tiny_train import FEATURE_DIM, ArrayStore, tiny_cfg
 from vnaw.config import load_config

@@ -2,7 +2,7 @@
 
 Each module of this package registers its command with ``add_parser(subparsers)`` and sets
 ``func(args) -> int`` (the exit status). Building the parser imports argparse and nothing else:
-a command imports the library (torch, Lightning, MediaPipe, …) only when it runs, so ``vnaw
+a command imports the library (torch, Lightning, ONNX Runtime, …) only when it runs, so ``vnaw
 --help`` and every ``vnaw CMD --help`` answer at once.
 
 Errors: the library raises :class:`~vnaw.errors.VnawError` (bad data, configuration, model file,
@@ -10,7 +10,8 @@ video) and ``OSError`` (missing file, full disk); :func:`main` prints either as 
 the file and exits with status 2. Any other exception reaching :func:`main` is one line too (exit
 status 2), marked "unexpected" with a hint to rerun with ``--debug``: a bad input should never
 show a traceback, and an unforeseen one stays distinguishable from the checked ones. ``--debug``
-shows the traceback instead.
+shows the traceback instead. A command that needs an optional extra that is not installed (the
+training stack in the light install) says which, in one line, also with status 2.
 """
 
 from __future__ import annotations
@@ -78,10 +79,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # not foreseen: still one line, but marked as a fault of vnaw
         if debug:
             raise
-        print(f"vnaw {args.command}: error: {describe_unexpected(err)}", file=sys.stderr)
+        extra = missing_extra(err) if isinstance(err, ModuleNotFoundError) else None
+        if extra is not None:  # an optional extra, not installed: say which
+            print(
+                f"vnaw {args.command}: error: needs {err.name}, which is not installed: "
+                f'pip install "vnaw[{extra}]"',
+                file=sys.stderr,
+            )
+        else:
+            print(f"vnaw {args.command}: error: {describe_unexpected(err)}", file=sys.stderr)
         return 2
     finally:  # main() is also called in-process (tests, notebooks): leave warnings as they were
         warnings.formatwarning = formatwarning
+
+
+# Top-level modules of the optional extras (pyproject.toml) → the extra that installs them.
+EXTRAS = {
+    **dict.fromkeys(
+        ("torch", "torchvision", "timm", "lightning", "torchmetrics", "onnx", "onnxscript"), "train"
+    ),
+    "pyarrow": "parquet",
+    **dict.fromkeys(("sklearn", "skimage"), "dev"),
+}
+
+
+def missing_extra(err: ModuleNotFoundError) -> str | None:
+    """The extra to install for a missing module (``None``: not one of the extras')."""
+    return EXTRAS.get((err.name or "").split(".")[0])
 
 
 def describe(err: BaseException) -> str:

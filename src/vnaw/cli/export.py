@@ -20,6 +20,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         diff = max_abs_diff(model, out)
     print(
         f"export: wrote {out} (opset {args.opset}); ONNX Runtime vs PyTorch max abs diff {diff:.2e}"
+        f"; with its .encoder.onnx and .temporal.onnx, `vnaw predict --model {out}` needs no torch"
     )
     return 0 if diff <= 1e-4 else 1
 
@@ -29,7 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="export a run's encoder + temporal model to ONNX (dynamic batch and length)",
         description="Export a run's encoder + temporal model as one ONNX graph: frames (B,T,C,S,S) "
-        "and present (B,T) in, per-frame probabilities (B,T,8) out; checked with ONNX Runtime.",
+        "and present (B,T) in, per-frame probabilities (B,T,8) out; checked with ONNX Runtime. "
+        "Beside FILE go FILE's .encoder.onnx and .temporal.onnx, which `vnaw predict --model "
+        "FILE` runs without PyTorch (the light install).",
     )
     p.add_argument("--model", required=True, metavar="RUN_OR_CHECKPOINT", help="trained run")
     p.add_argument("--out", required=True, metavar="FILE", help="the .onnx file to write")

@@ -28,7 +28,7 @@ def _cmd_faces(args: argparse.Namespace) -> int:
         ray = RayOptions.from_args(args)
     from vnaw.inference.quiet import native_stderr_silenced
 
-    with native_stderr_silenced(args.quiet):  # --quiet: MediaPipe's native log lines too
+    with native_stderr_silenced(args.quiet):  # --quiet: native libraries' log lines too
         errors = run_faces(
             videos,
             Path(args.out),

@@ -50,7 +50,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _predict_all(args: argparse.Namespace, out: Path) -> int:
     from vnaw.faces.detectors import make_detector
-    from vnaw.faces.video import find_videos
+    from vnaw.faces.video import find_videos, skipped_files
     from vnaw.files import output_lock
     from vnaw.inference.batch import Batch, default_threads
     from vnaw.inference.jobs import PredictOptions, calibration_for, model_for
@@ -59,7 +59,7 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
 
     # The encoder runs beside detection and decoding (vnaw.inference.predict): half the cores
     # each (of a Ray task's CPUs with --ray); more encoder threads than that only fight
-    # MediaPipe's for the same cores.
+    # the face models' for the same cores.
     threads = args.threads or default_threads(args.ray_cpus if args.ray else None)
     opts = PredictOptions.from_args(args, threads)
     # With --ray the tasks load the model where they run; here it is only checked (on the CPU:
@@ -70,7 +70,14 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     make_detector(args.detector, args.detector_weights, opts.face_config).close()  # fails early
     videos = find_videos(args.input)
     if not videos:
-        raise FileNotFoundError(2, "no video files found", args.input)
+        raise FileNotFoundError(2, "no video or image files found", args.input)
+    if skipped := skipped_files(args.input):
+        names = ", ".join(str(p.relative_to(args.input)) for p in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        print(
+            f"predict: skipped {len(skipped)} file(s) that are not videos or images: {names}{more}",
+            file=sys.stderr,
+        )
     # The test list is read now: a bad one fails before the videos are processed, not after.
     test_list = read_test_list(args.abaw_test_list) if args.abaw_test_list else None
     calibration_for(opts, model)  # --baseline PATH: read now (and kept), a bad one fails first
@@ -148,7 +155,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model",
         metavar="RUN_OR_CHECKPOINT",
-        help="trained run (directory or .ckpt); default: the shipped encoder, smoothed",
+        help="trained run (directory or .ckpt), or its `vnaw export` .onnx (no PyTorch needed); "
+        "default: the shipped encoder, smoothed",
     )
     p.add_argument(
         "--encoder",
@@ -211,6 +219,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "-v", "--verbose", action="store_true", help="show the model used and the native "
-        "libraries' log lines (MediaPipe, TFLite)",
+        "libraries' log lines",
     )  # fmt: skip
     p.set_defaults(func=_cmd_predict)

@@ -2,7 +2,7 @@
 
 Per video: decode every frame with PyAV (decode order = frame index, the frame's own timestamp kept,
 so variable frame rate needs nothing special), find faces and their landmarks with the models that
-MediaPipe 0.10.21 ships in its wheel (BlazeFace full-range on the whole frame every few frames;
+vnaw ships (MediaPipe's BlazeFace full-range on the whole frame every few frames;
 FaceMesh on a region around each face, followed from frame to frame) — or, with
 ``--detector retinaface --detector-weights FILE``, the paper's RetinaFace (:mod:`vnaw.faces.retinaface`)
 on every frame — take 5 points (eye centres,
@@ -311,7 +311,7 @@ def _run(
     else:
         import multiprocessing as mp
 
-        # spawn: MediaPipe's graph threads do not survive fork.
+        # spawn: ONNX Runtime's thread pools do not survive fork.
         with ProcessPoolExecutor(
             workers,
             mp_context=mp.get_context("spawn"),

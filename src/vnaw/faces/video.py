@@ -12,13 +12,22 @@ import numpy as np
 from vnaw.errors import VideoError
 from vnaw.faces.types import Frame
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+# What a folder is searched for: the containers FFmpeg (PyAV) reads, and still images, which PyAV
+# reads as one-frame videos.
+VIDEO_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".flv", ".f4v", ".gif", ".mpg", ".mpeg",
+    ".ts", ".mts", ".m2ts", ".vob", ".wmv", ".asf", ".3gp", ".3g2", ".ogv", ".mxf", ".y4m",
+)  # fmt: skip
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+INPUT_EXTENSIONS = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
 
 
 def check_video_file(path: Path) -> None:
     """Fail early, naming the file, for the cases PyAV reports obscurely."""
     if not path.exists():
         raise VideoError(f"{path}: no such file")
+    if path.is_char_device():
+        raise VideoError(f"{path}: a device (a camera?), not a video file")
     if not path.is_file():
         raise VideoError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
@@ -120,10 +129,30 @@ def first_rotation(path: str | os.PathLike[str]) -> int:
 
 
 def find_videos(path: str | os.PathLike[str]) -> list[Path]:
-    """``path`` itself if it is a file, else the video files under the folder (recursive, sorted)."""
+    """``path`` itself if it is a file, else the videos and images under the folder (recursive,
+    sorted; :data:`INPUT_EXTENSIONS`). A stream URL is refused in one line (not a file)."""
+    if "://" in str(path):  # before Path(), which would fold "//" into "/"
+        raise VideoError(
+            f"{path}: a stream URL, not a file (give a video or image file, or a folder)"
+        )
     path = Path(path)
     if path.is_dir():
-        return sorted(
-            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-        )
+        return sorted(p for p in _files(path) if p.suffix.lower() in INPUT_EXTENSIONS)
     return [path]
+
+
+def skipped_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The files under folder ``path`` that :func:`find_videos` leaves out (not hidden ones)."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    return sorted(
+        p
+        for p in _files(path)
+        if p.suffix.lower() not in INPUT_EXTENSIONS
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    return (p for p in folder.rglob("*") if p.is_file())

@@ -59,6 +59,10 @@ def load_model(
         return model
     if model is None and encoder is None and not str(device).startswith("cuda"):
         return OnnxFrameModel(threads=threads, device=device)
+    if isinstance(model, str | Path) and str(model).endswith(".onnx"):
+        from vnaw.models.onnx_video import OnnxVideoModel
+
+        return OnnxVideoModel(model, threads=threads)  # vnaw export's graphs, no PyTorch
     import torch
 
     from vnaw.models.artifact import default_video_model, load_video_model

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from vnaw.errors import ModelFileError
 from vnaw.files import atomic_path
 from vnaw.labels import CLASSES
+from vnaw.models.onnx_video import part_paths
 from vnaw.models.video import VideoModel
 
 
@@ -53,24 +54,65 @@ EXPORTER_OPSET = 18
 
 def export_onnx(model: VideoModel, out: str | Path, *, opset: int = 17) -> Path:
     """Write the ONNX graph of a video model (encoder + temporal model) at ``opset``; returns
-    ``out``. The file's default-domain opset is ``opset`` exactly, or nothing is written."""
-    net = _Probs(model).eval()
+    ``out``. The file's default-domain opset is ``opset`` exactly, or nothing is written.
+
+    Beside it go the two graphs ``vnaw predict --model OUT`` streams a video through without
+    PyTorch (:func:`part_paths`, :class:`vnaw.models.onnx_video.OnnxVideoModel`): the encoder
+    (crops → features) and the temporal model (features of windows → probabilities)."""
     frames = _example(model, 2, 5)
     present = torch.ones(2, 5, dtype=torch.bool)
     present[0, 1] = False  # trace the masked path
-    out = Path(out)
     batch, length = torch.export.Dim("batch", min=1), torch.export.Dim("time", min=2)
+    out = Path(out)
+    enc_path, tmp_path = part_paths(out)
+    feats = model.encode(frames.flatten(0, 1)).view(2, 5, -1).detach()
+    _export(
+        _Temporal(model), (feats, present), ["features", "present"],
+        {"features": {0: batch, 1: length}, "present": {0: batch, 1: length}}, tmp_path, model,
+        opset,
+    )  # fmt: skip
+    n = torch.export.Dim("n", min=2)
+    _export(_Features(model), (frames[0],), ["frames"], {"frames": {0: n}}, enc_path, model, opset)
+    return _export(
+        _Probs(model), (frames, present), ["frames", "present"],
+        {"frames": {0: batch, 1: length}, "present": {0: batch, 1: length}}, out, model, opset,
+    )  # fmt: skip
+
+
+class _Features(nn.Module):
+    """Normalised crops ``(N, C, S, S)`` → frame features ``(N, D)``, eq. 6."""
+
+    def __init__(self, model: VideoModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return self.model.encode(frames)
+
+
+class _Temporal(nn.Module):
+    """Features ``(B, T, D)`` and presence ``(B, T)`` → probabilities ``(B, T, K)``, eqs. 7–8."""
+
+    def __init__(self, model: VideoModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: Tensor, present: Tensor) -> Tensor:
+        return self.model(features, present).probs
+
+
+def _export(net, args, names, dynamic, out: Path, model: VideoModel, opset: int) -> Path:
     with torch.no_grad(), warnings.catch_warnings():
         # Names of dynamic axes that torch.export merges: harmless, and said at every export.
         warnings.filterwarnings("ignore", message=".*axis name.*will not be used")
         # The torch.export-based exporter: the TorchScript one bakes the traced clip length into
         # the attention's reshapes.
         program = torch.onnx.export(
-            net,
-            (frames, present),
-            input_names=["frames", "present"],
-            output_names=["probs"],
-            dynamic_shapes={"frames": {0: batch, 1: length}, "present": {0: batch, 1: length}},
+            net.eval(),
+            args,
+            input_names=names,
+            output_names=["features" if isinstance(net, _Features) else "probs"],
+            dynamic_shapes=dynamic,
             opset_version=max(opset, EXPORTER_OPSET),
             dynamo=True,
             external_data=False,
@@ -136,6 +178,9 @@ def _add_metadata(graph, model: VideoModel) -> None:
         "std": list(m.std),
         "classes": list(CLASSES),
         "clip_length": model.clip_length,
+        "stride": model.stride,
+        "smooth": model.smooth,
+        "encoder_meta": json.loads(m.to_json()),
     }
     for k, v in info.items():
         entry = graph.metadata_props.add()

@@ -104,7 +104,7 @@ def _timed(it: Iterator, timings: dict[str, float], key: str) -> Iterator:
 
 def _prefetch(it: Iterator, timings: dict[str, float], size: int = 8) -> Iterator:
     """Run ``it`` (the decoder) in a thread, ``size`` items ahead: decoding overlaps detection and
-    the encoder (PyAV, MediaPipe and torch release the GIL). Its errors surface here, in order."""
+    the encoder (PyAV, ONNX Runtime and torch release the GIL). Its errors surface here, in order."""
     q: queue.Queue = queue.Queue(maxsize=size)
     done, stop = object(), threading.Event()
 
@@ -205,12 +205,17 @@ def predict_file(
         detect.close()
     result = tracks.result(path, cfg.min_track_fraction)
     result.warnings += _check_count(path, promised, len(result.times))
+    if dropped := getattr(detect, "dropped", 0):
+        result.warnings.append(
+            f"{path}: {cfg.max_faces + dropped} faces in a frame, only the {cfg.max_faces} "
+            f"largest followed (--max-faces {cfg.max_faces})"
+        )
     return result
 
 
 class _InOrder:
     """Runs ``fn`` on submitted chunks in one worker thread, in order, at most ``depth`` chunks
-    behind: the encoder (torch) works on one chunk while the next is detected (MediaPipe), both
+    behind: the encoder works on one chunk while the next is detected (ONNX Runtime), both
     outside the GIL. The bound keeps memory flat when the encoder is the slower of the two."""
 
     def __init__(self, fn, depth: int = 2) -> None:

@@ -1,9 +1,10 @@
-"""Keep the native libraries' log lines off the terminal (MediaPipe, TFLite, absl).
+"""Keep native libraries' log lines off the terminal.
 
-MediaPipe's C++ code logs through absl *before* any logging is initialised ("W0000 …
-inference_feedback_manager.cc …", "INFO: Created TensorFlow Lite XNNPACK delegate"), straight to
-file descriptor 2: neither ``GLOG_minloglevel`` nor ``TF_CPP_MIN_LOG_LEVEL`` nor absl's Python
-verbosity reach it (measured with mediapipe 0.10.21). So :func:`native_stderr_silenced` points
+Native code may log straight to file descriptor 2, before any logging is initialised, where no
+environment variable or Python logger reaches it (MediaPipe's absl and TFLite lines did, when
+vnaw used MediaPipe). The libraries vnaw now runs (ONNX Runtime with its log level at errors,
+PyAV, OpenCV) are quiet, and this stays as a guard for ``vnaw predict``. So
+:func:`native_stderr_silenced` points
 descriptor 2 at ``/dev/null`` and gives Python's ``sys.stderr`` (progress bars, warnings, errors)
 a copy of the real one. ``vnaw predict -v`` leaves everything as it is.
 """

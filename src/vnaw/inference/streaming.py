@@ -82,18 +82,15 @@ class WindowStream:
             self.offset = keep
 
     def _run(self) -> None:
-        import torch
-
         if not self.pending:
             return
         face = np.asarray(self.face, dtype=bool)
-        x = torch.from_numpy(
-            np.stack([self.buf[a - self.offset : b - self.offset] for a, b in self.pending])
-        )
-        present = torch.from_numpy(np.stack([face[a:b] for a, b in self.pending]))
-        device = next(self.model.parameters()).device  # the model may sit on a GPU
-        with torch.no_grad():
-            probs = self.model(x.to(device), present.to(device)).probs.float().cpu().numpy()
+        x = np.stack([self.buf[a - self.offset : b - self.offset] for a, b in self.pending])
+        present = np.stack([face[a:b] for a, b in self.pending])
+        if hasattr(self.model, "window_probs"):  # an exported run (vnaw.models.onnx_video)
+            probs = self.model.window_probs(x, present)
+        else:
+            probs = _torch_probs(self.model, x, present)
         if self.total.data.shape[1] == 0:
             self.total = _Growing(probs.shape[-1])
         self.total.ensure(self.n)
@@ -138,3 +135,12 @@ class SmoothStream:
         count = (ccount[hi] - ccount[lo])[:, None]
         smoothed = (csum[hi] - csum[lo]) / np.maximum(count, 1)
         return fill_from_nearest(smoothed, face)
+
+
+def _torch_probs(model, x: np.ndarray, present: np.ndarray) -> np.ndarray:
+    import torch
+
+    device = next(model.parameters()).device  # the model may sit on a GPU
+    with torch.no_grad():
+        out = model(torch.from_numpy(x).to(device), torch.from_numpy(present).to(device))
+    return out.probs.float().cpu().numpy()

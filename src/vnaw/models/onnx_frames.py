@@ -40,6 +40,12 @@ def onnx_path(stem: str | Path) -> Path:
     return encoder_paths(stem)[0].with_suffix(".onnx")
 
 
+def int8_path(stem: str | Path) -> Path:
+    """Its int8-quantised copy, used instead when present (``benchmarks/quantize_encoder.py``
+    writes it, and ships it only where FERPlus test accuracy holds within 0.3 points)."""
+    return encoder_paths(stem)[0].with_suffix(".int8.onnx")
+
+
 class OnnxFrameModel:
     """An encoder's ONNX copy: uint8 face crops → class probabilities, on the CPU (or on a GPU
     when ONNX Runtime has a CUDA provider and ``device`` allows it)."""
@@ -54,12 +60,13 @@ class OnnxFrameModel:
         smooth: int = SMOOTH_HALF_WIDTH,
         threads: int = 0,
         device: str = "cpu",
+        int8: bool = True,
     ) -> None:
         import onnxruntime as ort
 
         stem = default_encoder_path() if stem is None else Path(stem)
         weights, meta_path = encoder_paths(stem)
-        path = onnx_path(stem)
+        path = int8_path(stem) if int8 and int8_path(stem).is_file() else onnx_path(stem)
         if not path.is_file():
             raise ModelFileError(
                 f"{path}: no ONNX copy of this encoder (vnaw pretrain export --onnx)"
