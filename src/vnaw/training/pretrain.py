@@ -73,6 +73,7 @@ from vnaw.training.pretrain_data import (
     InMemoryImages,
     balanced_weights,
     derived_specs,
+    draw_votes,
     inject_symmetric_noise,
     load_split,
 )
@@ -243,6 +244,9 @@ def _data(
     if cfg.data.label_noise > 0:
         labels, changed = inject_symmetric_noise(labels, cfg.data.label_noise, cfg.data.noise_seed)
         print(f"injected symmetric noise: {changed.sum()} of {len(labels)} labels changed")
+    elif cfg.data.label_source == "vote":
+        labels, changed = draw_votes(train_set.votes, labels, cfg.data.noise_seed)
+        print(f"one annotator vote per image: {changed.sum()} of {len(labels)} labels differ")
     val_specs = cfg.data.val or derived_specs(cfg.data.train, "val")
     test_specs = cfg.data.test or derived_specs(cfg.data.train, "test")
     n = cfg.data.eval_limit

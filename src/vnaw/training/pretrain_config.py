@@ -24,6 +24,9 @@ class DataConfig:
     )  # empty: the test split of each train spec with one
     label_noise: float = 0.0  # fraction of training labels replaced by a random *other* class
     noise_seed: int = 0  # the noise draw is seeded apart from training, so runs share it
+    # "majority": each set's own labels; "vote": one annotator's vote drawn per image (FERPlus's
+    # ten votes: real human label noise, seeded by noise_seed), images without votes keep theirs.
+    label_source: str = "majority"
     balanced: bool = False  # sample classes equally (FERPlus: Disgust 0.5 %, Neutral 35 %)
     limit: int = 0  # train on a fixed random subset of N images (smoke tests, timing); 0 = all
     eval_limit: int = 0  # the same for the validation and test sets
@@ -174,13 +177,22 @@ def validate_config(cfg: PretrainConfig) -> None:
         raise ConfigError(f"loss.kind must be 'nla' or 'ce', got {cfg.loss.kind!r}")
     if not 0.0 <= cfg.data.label_noise < 1.0:
         raise ConfigError(f"data.label_noise must be in [0, 1), got {cfg.data.label_noise}")
-    if cfg.loss.soft and cfg.data.label_noise > 0:
+    if cfg.data.label_source not in ("majority", "vote"):
+        raise ConfigError(
+            f"data.label_source must be 'majority' or 'vote', got {cfg.data.label_source!r}"
+        )
+    noisy = cfg.data.label_noise > 0 or cfg.data.label_source == "vote"
+    if cfg.data.label_noise > 0 and cfg.data.label_source == "vote":
+        raise ConfigError("data.label_noise cannot be combined with data.label_source=vote")
+    if cfg.loss.soft and noisy:
         # The votes would hand the clean labels back to a run meant to see noisy ones.
-        raise ConfigError("loss.soft cannot be combined with data.label_noise")
+        raise ConfigError("loss.soft cannot be combined with data.label_noise or label_source=vote")
     if not 0.0 <= cfg.loss.teacher_weight <= 1.0:
         raise ConfigError(f"loss.teacher_weight must be in [0, 1], got {cfg.loss.teacher_weight}")
-    if cfg.loss.teacher and cfg.data.label_noise > 0:
-        raise ConfigError("loss.teacher cannot be combined with data.label_noise")
+    if cfg.loss.teacher and noisy:
+        raise ConfigError(
+            "loss.teacher cannot be combined with data.label_noise or label_source=vote"
+        )
     if cfg.optim.schedule not in ("cosine", "exponential"):
         raise ConfigError(
             f"optim.schedule must be 'cosine' or 'exponential', got {cfg.optim.schedule!r}"

@@ -32,6 +32,23 @@ def inject_symmetric_noise(
     return noisy, changed
 
 
+def draw_votes(
+    votes: np.ndarray, labels: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One annotator's vote per image: a class drawn with probability proportional to its vote
+    count (``votes`` ``(N, K)``, NaN rows: no votes, the label is kept). Returns
+    ``(labels, changed)``; ``changed`` marks the images whose drawn vote differs from ``labels``."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels, dtype=np.int64)
+    counts = np.nan_to_num(np.asarray(votes, dtype=np.float64), nan=0.0)
+    total = counts.sum(1)
+    # Inverse-CDF draw, one uniform per image: vectorised and fixed by the seed.
+    cdf = np.cumsum(counts, 1) / np.maximum(total, 1e-12)[:, None]
+    drawn = (rng.random(len(labels))[:, None] >= cdf).sum(1).clip(max=counts.shape[1] - 1)
+    out = np.where(total > 0, drawn, labels)
+    return out, out != labels
+
+
 def balanced_weights(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Per-sample weights ``1/count(class)`` so every class is drawn equally often."""
     counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
