@@ -117,6 +117,9 @@ class EncoderConfig:
     name: str | None = None
     weights: str | None = None  # weights file for a timm name (safetensors or a state dict)
     finetune: bool = False  # end-to-end mode: train the encoder too (else frozen)
+    # Fine-tuning: keep the encoder's batch-norm layers in eval mode (running statistics frozen,
+    # weights still trained); a common choice when each device sees few frames per step.
+    freeze_norm: bool = False
 
 
 @dataclass

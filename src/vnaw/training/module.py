@@ -72,9 +72,27 @@ class VNAWModule(L.LightningModule):
 
     def train(self, mode: bool = True) -> VNAWModule:
         super().train(mode)
-        if self.model.encoder is not None and not self.cfg.encoder.finetune:
-            self.model.encoder.eval()  # frozen means frozen: no dropout, no batch-norm statistics drift
+        self.set_encoder_mode(mode)
         return self
+
+    def set_encoder_mode(self, training: bool) -> None:
+        """The image encoder's mode: training (dropout, drop-path, batch-norm statistics) only
+        while fine-tuning it; with ``encoder.freeze_norm`` its batch-norm layers stay in eval mode
+        (running statistics kept, as is common with small per-device batches)."""
+        enc = self.model.encoder
+        if enc is None:
+            return
+        tune = training and self.cfg.encoder.finetune
+        enc.train(tune)  # frozen means frozen: no dropout, no batch-norm statistics drift
+        if tune and self.cfg.encoder.freeze_norm:
+            for m in enc.modules():
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+
+    def on_fit_start(self) -> None:
+        # Lightning keeps the modes the modules had when `fit` started, and the encoder is loaded
+        # in eval mode: set it here, and again at every epoch (validation restores saved modes).
+        self.set_encoder_mode(True)
 
     # --- steps ---------------------------------------------------------------------------------
     def encode(self, batch: dict[str, Tensor], train: bool) -> Tensor:
@@ -149,6 +167,7 @@ class VNAWModule(L.LightningModule):
             torch.manual_seed(seed + 1)
 
     def on_train_epoch_start(self) -> None:
+        self.set_encoder_mode(True)
         self.loss_fn.set_epoch(self.current_epoch, self.trainer.max_epochs)  # ε from the epoch
         self.epoch_weights = []
 
