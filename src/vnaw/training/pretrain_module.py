@@ -92,8 +92,11 @@ class PretrainModule(L.LightningModule):
         if soft:
             logits, loss = self._soft_loss(x, targets, soft[0])
         elif self.cfg.loss.kind == "nla":
-            # One pass over image and flip: (2N, C, H, W) -> logits (N, K) each.
-            logits, flipped = self(torch.cat([x, x.flip(-1)])).chunk(2)
+            if self.cfg.loss.lam < 1:
+                # One pass over image and flip: (2N, C, H, W) -> logits (N, K) each.
+                logits, flipped = self(torch.cat([x, x.flip(-1)])).chunk(2)
+            else:  # λ = 1, NAW alone: the JSD term has no weight, so no flipped pass
+                logits = flipped = self(x)
             # L = λ·L_NAW + (1−λ)·L_JSD, design §5; L_NAW is eq. 12 with w* of eq. 11.
             loss, weights = nla_loss(
                 logits,
@@ -118,8 +121,10 @@ class PretrainModule(L.LightningModule):
 
     def _soft_loss(self, x: Tensor, labels: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         c = self.cfg.loss
-        if c.kind == "nla":
+        if c.kind == "nla" and c.lam < 1:
             logits, flipped = self(torch.cat([x, x.flip(-1)])).chunk(2)
+        elif c.kind == "nla":
+            logits = flipped = self(x)
         else:
             logits, flipped = self(x), None
         loss, weights = soft_nla_loss(
