@@ -48,8 +48,32 @@ def test_shipped_configs_load():
     assert paper.augment.frame_skip and paper.augment.erase and paper.data.batch_size == 4096
     # The paper as written: end to end, the encoder fine-tuned, erasing on pixels.
     assert paper.mode == "end-to-end" and paper.encoder.finetune
-    assert paper.augment.erase_mode == "pixels" and paper.trainer.micro_batch_size == 8
+    assert paper.augment.erase_mode == "pixels" and paper.trainer.micro_batch_size == 2
     features = load_config_args("paper_features", [])
     assert features.mode == "features" and features.loss.level == "clip"
     with pytest.raises(ConfigError, match="no shipped config of that name"):
         load_config_args("papr", [])
+
+
+def test_paper_batch_is_4096_frames_and_clips_is_one_override():
+    from vnaw.config import load_config_args
+    from vnaw.data.datamodule import accumulation, batch_summary, global_clips, per_device_batch
+
+    paper = load_config_args("paper", [])
+    assert (paper.data.batch_size, paper.data.batch_unit) == (4096, "frames")
+    assert global_clips(paper) == 41  # ⌈4096 / 100⌉
+    # 8 devices × 2 clips per pass × 3 passes = 48 clips ≥ 41; one device: 21 passes of 2.
+    assert (per_device_batch(paper, 8), accumulation(paper, 8)) == (2, 3)
+    assert (per_device_batch(paper, 1), accumulation(paper, 1)) == (2, 21)
+    assert batch_summary(paper, 1) == (
+        "batch: 4096 frames = 41 clips of 100 per step (data.batch_size, data.batch_unit) -> "
+        "1 device(s) × 2 clip(s) (200 frames) per pass × 21 accumulation step(s) = 42 clips, "
+        "4200 frames per optimiser step"
+    )
+    clips = load_config_args("paper", ["data.batch_unit=clips"])
+    assert global_clips(clips) == 4096 and accumulation(clips, 8) == 256
+    # Without a micro-batch each device takes its share rounded up: 41 clips on 8 → 6 each.
+    whole = load_config_args("paper", ["trainer.micro_batch_size=null"])
+    assert (per_device_batch(whole, 8), accumulation(whole, 8)) == (6, 1)
+    with pytest.raises(ConfigError, match="batch_unit"):
+        load_config_args("paper", ["data.batch_unit=images"])

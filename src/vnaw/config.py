@@ -51,7 +51,9 @@ class DataConfig:
     clips_per_epoch: int | None = (
         None  # training clips per epoch; None → Σ⌈N/P⌉ (≈ all frames once)
     )
-    batch_size: int = 64  # global batch: divided among DDP processes
+    batch_size: int = 64  # global batch per optimiser step, all DDP processes together
+    # What batch_size counts: "clips", or "frames" (then ⌈batch_size / clip_length⌉ clips).
+    batch_unit: str = "clips"
     num_workers: int = 0
     missing_crops: str = "nearest"  # "nearest" (design §3.1) or "drop"
     # Choose the best checkpoint on this fraction of the training videos (seeded, whole source
@@ -99,7 +101,7 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"  # "ddp" for several processes
     precision: str = "auto"  # "auto": bf16-mixed on a CUDA GPU, 32-true on CPU
-    # Clips per device per optimiser step; None: each device's whole share of data.batch_size.
+    # Clips per device per forward pass; None: each device's whole share of the global batch.
     # Smaller: gradient accumulation makes up the global batch (end-to-end training at batch 4096).
     micro_batch_size: int | None = None
     # torch CPU threads; 0: torch's default (all cores). Small models on a busy machine train many
@@ -143,6 +145,7 @@ _CHOICES = {
     "augment.erase_mode": ("pixels", "rectangle", "cutout"),
     "optim.scheduler": ("cosine", "constant"),
     "data.missing_crops": ("nearest", "drop"),
+    "data.batch_unit": ("clips", "frames"),
 }
 
 

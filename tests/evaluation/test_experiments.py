@@ -303,3 +303,48 @@ def test_real_kfold_and_ablation(synth: tuple[Path, Path], tmp_path: Path) -> No
         out / "table2.json", out, {r: r for r in ("none", "Aug", "NAW", "both")}, [0], "labels"
     )
     assert len(_mtimes(out)) == 8
+
+
+# -- the paper's configuration (end to end): no feature store to score with ---------------------
+
+
+def _paper_tiny(root: Path, encoder: Path) -> list[str]:
+    return [
+        "paper", f"data.root={root}", f"encoder.name={encoder}", "data.clip_length=8",
+        "data.eval_stride=4", "data.batch_size=4", "data.batch_unit=clips",
+        "trainer.micro_batch_size=2", "data.clips_per_epoch=4", "data.num_workers=0",
+        "model.d_model=16", "model.num_layers=1", "model.dim_feedforward=16", "optim.epochs=1",
+        "trainer.progress_bar=false", "trainer.accelerator=cpu",
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The miniature organisers' release and a tiny encoder file to fine-tune."""
+    from tests.data.test_release import make_release
+    from tests.helpers.tiny_encoder import tiny_encoder
+
+    tmp = tmp_path_factory.mktemp("release")
+    return make_release(tmp)[0], tiny_encoder(tmp / "tiny")
+
+
+def test_kfold_with_paper_on_the_release(release, tmp_path: Path, capsys) -> None:
+    """`vnaw kfold paper` on the miniature release: every run trains end to end and is scored
+    from the crops with its own fine-tuned encoder (there is no feature store)."""
+    out = tmp_path / "kfold"
+    assert main(["kfold", *_paper_tiny(*release), "--out", str(out), "--folds", "1"]) == 0
+    rows = {"Official": "official", "fold-1": "fold1"}
+    _check_table(out / "table1.json", out, rows, [0], "labels")
+    for split in rows.values():
+        run = out / split / "seed0"
+        assert "mode: end-to-end" in (run / "config.yaml").read_text()
+        assert (run / "encoder.safetensors").is_file()  # fine-tuned: kept in the run
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ablation_with_paper_on_the_release(release, tmp_path: Path) -> None:
+    out = tmp_path / "ablation"
+    assert main(["ablation", *_paper_tiny(*release), "--out", str(out)]) == 0
+    want = ("none", "Aug", "NAW", "both")
+    _check_table(out / "table2.json", out, {r: r for r in want}, [0], "labels")

@@ -184,15 +184,37 @@ def _pick_split(cfg: RunConfig, records: list[VideoRecord]) -> Split:
     return folds[cfg.data.split]
 
 
+def global_clips(cfg: RunConfig) -> int:
+    """Clips per optimiser step, all devices together: ``data.batch_size`` clips, or with
+    ``data.batch_unit=frames`` ⌈batch_size / clip_length⌉ clips (4,096 frames → 41 clips of 100)."""
+    d = cfg.data
+    return d.batch_size if d.batch_unit == "clips" else max(1, -(-d.batch_size // d.clip_length))
+
+
 def per_device_batch(cfg: RunConfig, world: int) -> int:
-    """Clips per device per step: ``trainer.micro_batch_size``, else each device's share of the
-    global ``data.batch_size``."""
-    return cfg.trainer.micro_batch_size or max(cfg.data.batch_size // world, 1)
+    """Clips per device per forward pass: ``trainer.micro_batch_size``, else each device's share
+    (rounded up) of the global batch."""
+    return cfg.trainer.micro_batch_size or -(-global_clips(cfg) // world)
 
 
 def accumulation(cfg: RunConfig, world: int) -> int:
     """Steps accumulated per optimiser step so that ``world`` devices make up the global batch."""
-    return max(1, -(-cfg.data.batch_size // (per_device_batch(cfg, world) * world)))
+    return max(1, -(-global_clips(cfg) // (per_device_batch(cfg, world) * world)))
+
+
+def batch_summary(cfg: RunConfig, world: int) -> str:
+    """What one optimiser step holds, as printed when training starts."""
+    d = cfg.data
+    clips, per, acc = global_clips(cfg), per_device_batch(cfg, world), accumulation(cfg, world)
+    asked = f"{d.batch_size} {d.batch_unit}"
+    if d.batch_unit == "frames":
+        asked += f" = {clips} clips of {d.clip_length}"
+    step = per * world * acc
+    return (
+        f"batch: {asked} per step (data.batch_size, data.batch_unit) -> {world} device(s) × "
+        f"{per} clip(s) ({per * d.clip_length} frames) per pass × {acc} accumulation step(s) = "
+        f"{step} clips, {step * d.clip_length} frames per optimiser step"
+    )
 
 
 class ClipDataModule(L.LightningDataModule):

@@ -41,7 +41,7 @@ def run_and_score(cfg: RunConfig, score: str = "labels", progress: bool = True) 
     ``score="clean labels"`` scores against the ``clean/`` annotations of synthetic data.
     """
     from vnaw.evaluation.evaluate import evaluate, split_videos
-    from vnaw.features.store import FeatureStore
+    from vnaw.features import store as feature_store
     from vnaw.models.artifact import load_video_model
     from vnaw.training.train import train
 
@@ -53,10 +53,18 @@ def run_and_score(cfg: RunConfig, score: str = "labels", progress: bool = True) 
         records = split_videos(
             d.root, d.split, d.folds_file, annotations=d.annotations, skip_bad=d.skip_bad
         )
+        cached = cfg.mode == "features"
+        model = load_video_model(run_dir, with_encoder=not cached)[0]
+        if cached:
+            frames = feature_store.FeatureStore(cfg.data.features)
+        else:  # end-to-end run: features from the crops, with the run's own encoder
+            from vnaw.features.crops import CropFeatures
+
+            frames = CropFeatures(model, records)
         evaluate(
-            load_video_model(run_dir, with_encoder=False)[0],
+            model,
             records,
-            FeatureStore(cfg.data.features),
+            frames,
             run_dir / "eval",
             clean=clean_records(cfg.data.root),
             progress=progress,

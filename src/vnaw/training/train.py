@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from vnaw.config import RunConfig, load_config, save_config
 from vnaw.data.check import checked_records, require_labels
@@ -42,6 +43,7 @@ from vnaw.data.datamodule import (
     ImageSource,
     SplitRecords,
     accumulation,
+    batch_summary,
     split_records,
 )
 from vnaw.errors import ConfigError
@@ -212,6 +214,8 @@ def _train(
         log_every_n_steps=1,
     )
     trainer.accumulate_grad_batches = accumulation(cfg, trainer.world_size)  # batch 4096 (paper)
+    if rank_zero_only.rank == 0:  # set from the launcher's environment, before `fit`
+        print(batch_summary(cfg, trainer.world_size), flush=True)
     trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume and last.is_file() else None)
     if trainer.is_global_zero:
         merge_metrics(run_dir)
