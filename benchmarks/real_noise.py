@@ -177,10 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         run_one(args, args.one[0], int(args.one[1]))
         return 0
     todo = [
-        (m, s)
-        for s in args.seeds
-        for m in args.methods
-        if not (out / f"{m}-s{s}.json").is_file()
+        (m, s) for s in args.seeds for m in args.methods if not (out / f"{m}-s{s}.json").is_file()
     ]
     print(f"{len(todo)} run(s) to do, {args.jobs} at a time", flush=True)
     with ThreadPoolExecutor(args.jobs) as pool:

@@ -321,8 +321,8 @@ def _paper_tiny(root: Path, encoder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The miniature organisers' release and a tiny encoder file to fine-tune."""
-    from tests.data.test_release import make_release
-    from tests.helpers.tiny_encoder import tiny_encoder
+    from helpers.release import make_release
+    from helpers.tiny_encoder import tiny_encoder
 
     tmp = tmp_path_factory.mktemp("release")
     return make_release(tmp)[0], tiny_encoder(tmp / "tiny")

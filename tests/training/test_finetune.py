@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 import torch
 
-from tests.helpers.tiny_encoder import tiny_encoder
+from helpers.tiny_encoder import tiny_encoder
 from vnaw.config import load_config
 from vnaw.training.train import train
 

@@ -7,11 +7,13 @@
     RUN/encoder.json         the image encoder it was trained with: its identity (name, weights
                              file, SHA-256 prefix, input size, channels, normalisation) and
                              whether it was trained in this run
-    RUN/encoder.safetensors  the encoder's weights, only when the run trained them (end-to-end
-                             mode with encoder.finetune) — a run is then self-contained
+    RUN/encoder.safetensors  the encoder's trunk weights when the run trained them (end-to-end
+                             mode with encoder.finetune) or when they come from a file of the
+                             user's (copied in, its hash checked first)
 
-An encoder that the run did not train is named, not copied: it is loaded from its own file and
-refused if that file's hash changed. Every file is written atomically; every read error is a
+A run is thus self-contained except for the shipped encoder, named by its identity (and refused by
+a vnaw whose shipped encoder changed), and a seeded random initialisation, named by its seed: the
+folder can be moved or copied to another machine. Every file is written atomically; every read error is a
 :class:`~vnaw.errors.ModelFileError` naming the file. Nothing here imports Lightning, and PyTorch
 only loads once a model is built: a wrong run path fails at once.
 """
@@ -50,13 +52,14 @@ def save_run_model(
     *,
     encoder_meta: EncoderMeta | None = None,
     encoder_state: dict[str, Any] | None = None,
+    trained: bool = True,
     epoch: int | None = None,
 ) -> None:
-    """Write the model files of a run; ``encoder_state`` (with its ``encoder_meta``) only when the
-    run trained the encoder."""
+    """Write the model files of a run; ``encoder_state`` (with its ``encoder_meta``) when the run
+    trained the encoder (``trained``) or keeps a copy of a user's encoder file."""
     run_dir = Path(run_dir)
-    trained = encoder_state is not None
-    if trained:
+    kept = encoder_state is not None
+    if kept:
         assert encoder_meta is not None
         save_safetensors(run_dir / ENCODER_WEIGHTS, encoder_state)
     else:
@@ -65,8 +68,9 @@ def save_run_model(
         run_dir / ENCODER_FILE,
         {
             "identity": encoder_identity,
-            "trained_in_run": trained,
-            "meta": json.loads(encoder_meta.to_json()) if trained else None,
+            "trained_in_run": kept and trained,
+            "copied": kept and not trained,
+            "meta": json.loads(encoder_meta.to_json()) if kept else None,
         },
     )
     meta = {"epoch": str(epoch if epoch is not None else "")}
@@ -126,14 +130,20 @@ def run_encoder(run_dir: Path, cfg: RunConfig) -> tuple[Encoder, str]:
             raise ModelFileError(f"{info_file}: not a vnaw encoder record ({err})") from None
     else:  # a run written before encoder.json existed: the store or the config names it
         ident, info = _legacy_identity(cfg), {"trained_in_run": False}
-    if not info.get("trained_in_run"):
+    trained, copied = bool(info.get("trained_in_run")), bool(info.get("copied"))
+    if not (trained or copied):
         enc = encoder_from_identity(ident, source=str(run_dir))
         return enc, f"{enc.name} ({enc.weights or 'random init'})"
     meta = EncoderMeta.from_dict(info["meta"], source=str(info_file))
     trunk = build_trunk(meta)
-    load_into(trunk, load_state_dict(run_dir / ENCODER_WEIGHTS), run_dir / ENCODER_WEIGHTS)
-    enc = Encoder(trunk.eval(), meta, ident.get("name", meta.backbone), None, "trained-in-run")
-    return enc, f"{enc.name}, fine-tuned in this run ({run_dir / ENCODER_WEIGHTS})"
+    weights = run_dir / ENCODER_WEIGHTS
+    load_into(trunk, load_state_dict(weights), weights)
+    name = ident.get("name", meta.backbone)
+    if copied:
+        enc = Encoder(trunk.eval(), meta, name, str(weights), ident.get("weights_hash", ""))
+        return enc, f"{enc.name} (copied into the run: {weights})"
+    enc = Encoder(trunk.eval(), meta, name, None, "trained-in-run")
+    return enc, f"{enc.name}, fine-tuned in this run ({weights})"
 
 
 def _legacy_identity(cfg: RunConfig) -> dict[str, Any]:

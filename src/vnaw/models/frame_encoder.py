@@ -84,7 +84,7 @@ def load_encoder(
         wpath = (
             default_encoder_path().with_suffix(".safetensors")
             if name == DEFAULT_NAME
-            else encoder_paths(name)[0]
+            else encoder_paths(name)[0].resolve()  # absolute: a run or store names it anywhere
         )
         label = (
             f"default:{clf.meta.backbone}"
@@ -137,9 +137,16 @@ def _timm_encoder(
         std=tuple(std),
         feature_size=int(trunk.num_features),
     )
-    wpath = None if weights is None else str(weights)
+    wpath = None if weights is None else str(Path(weights).resolve())
     digest = file_hash(weights) if weights is not None else f"random-init-seed{seed}"
     return Encoder(channels_last(trunk).eval(), meta, name, wpath, digest)
+
+
+def is_user_file(ident: dict[str, Any]) -> bool:
+    """Whether an identity names weights in a file of the user's (not the shipped encoder, not a
+    seeded random initialisation): a run copies those in (:mod:`vnaw.models.artifact`)."""
+    name = str(ident.get("name", DEFAULT_NAME))
+    return bool(ident.get("weights")) and not (name == DEFAULT_NAME or name.startswith("default:"))
 
 
 def encoder_from_identity(ident: dict[str, Any], source: str = "") -> Encoder:

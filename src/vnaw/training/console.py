@@ -21,6 +21,10 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=r".*have no `val_dataloader`.*")
     warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+    # A frozen image encoder (or its batch norm with encoder.freeze_norm) is in eval mode on purpose.
+    warnings.filterwarnings(
+        "ignore", message=r".*module\(s\) in eval mode at the start of training"
+    )
 
 
 def progress_bar(wanted: bool) -> bool:

@@ -32,9 +32,7 @@ def inject_symmetric_noise(
     return noisy, changed
 
 
-def draw_votes(
-    votes: np.ndarray, labels: np.ndarray, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def draw_votes(votes: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One annotator's vote per image: a class drawn with probability proportional to its vote
     count (``votes`` ``(N, K)``, NaN rows: no votes, the label is kept). Returns
     ``(labels, changed)``; ``changed`` marks the images whose drawn vote differs from ``labels``."""

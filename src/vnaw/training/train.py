@@ -46,9 +46,10 @@ from vnaw.data.datamodule import (
     batch_summary,
     split_records,
 )
-from vnaw.errors import ConfigError
+from vnaw.errors import ConfigError, ModelFileError
 from vnaw.files import atomic_path, atomic_write, load_torch
 from vnaw.models.artifact import CONFIG_FILE, save_run_model
+from vnaw.models.frame_encoder import is_user_file
 from vnaw.training.checkpoints import (
     SafeCheckpointIO,
     finished_epochs,
@@ -127,6 +128,22 @@ def _open_store(cfg: RunConfig, records: SplitRecords):
     return store
 
 
+def absolute_paths(cfg: RunConfig) -> None:
+    """Make the data and encoder paths of ``cfg`` absolute, so that the saved configuration of a
+    run works from any directory (the run folder may be moved; the data stay where they are)."""
+    d, e = cfg.data, cfg.encoder
+
+    def fix(p: str | None) -> str | None:
+        return str(Path(p).resolve()) if p and Path(p).exists() else p
+
+    d.root, d.annotations, d.features, d.folds_file = map(
+        fix, (d.root, d.annotations, d.features, d.folds_file)
+    )
+    e.weights = fix(e.weights)
+    if e.name and (Path(e.name).exists() or Path(e.name).with_suffix(".json").is_file()):
+        e.name = str(Path(e.name).resolve())
+
+
 def finished_run(cfg: RunConfig) -> str | None:
     """A one-line note if ``cfg.out_dir`` holds a finished run (all epochs and the exported
     model), else ``None``."""
@@ -178,6 +195,7 @@ def _train(
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     if cfg.trainer.threads > 0:
         torch.set_num_threads(cfg.trainer.threads)
+    absolute_paths(cfg)
     module, data = build(cfg, records, store)
     save_config(cfg, run_dir / CONFIG_FILE)
     checkpoint = ModelCheckpoint(
@@ -247,6 +265,24 @@ def merge_metrics(run_dir: Path) -> None:
             pd.concat(parts, ignore_index=True).to_csv(tmp, index=False)
 
 
+def _user_encoder(module: VNAWModule) -> tuple:
+    """Meta and trunk weights of the user's encoder file the run used, to copy into the run: the
+    frozen encoder in the loop, or (features mode) the one the store names, its hash checked."""
+    from vnaw.models.frame_encoder import encoder_from_identity
+
+    if module.model.encoder is not None:
+        return module.model.meta, {
+            k: v.detach().cpu() for k, v in module.model.encoder.state_dict().items()
+        }
+    try:
+        enc = encoder_from_identity(module.encoder_identity, source="the feature store")
+    except (ModelFileError, ConfigError) as err:
+        # The store was made elsewhere: the run names its encoder by path and hash instead.
+        print(f"warning: encoder not copied into the run ({err})", file=sys.stderr)
+        return None, None
+    return enc.meta, enc.trunk.state_dict()
+
+
 def export_best(run_dir: Path, ckpt_path: str, module: VNAWModule) -> None:
     """Write the best epoch's video model (:mod:`vnaw.models.artifact`) and its NAW weights."""
     ckpt = load_torch(ckpt_path)
@@ -256,12 +292,16 @@ def export_best(run_dir: Path, ckpt_path: str, module: VNAWModule) -> None:
         return {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
 
     trained = module.cfg.mode == "end-to-end" and module.cfg.encoder.finetune
+    enc_meta, enc_state = (module.model.meta, part("model.encoder.")) if trained else (None, None)
+    if not trained and is_user_file(module.encoder_identity or {}):
+        enc_meta, enc_state = _user_encoder(module)
     save_run_model(
         run_dir,
         part("model.temporal."),
         module.encoder_identity,
-        encoder_meta=module.model.meta if trained else None,
-        encoder_state=part("model.encoder.") if trained else None,
+        encoder_meta=enc_meta,
+        encoder_state=enc_state,
+        trained=trained,
         epoch=ckpt.get("epoch"),
     )
     weights = ckpt.get("naw_weights")
