@@ -197,3 +197,68 @@ def test_schedule_and_augmentation_helpers() -> None:
     same = random_affine(x, hflip=False, max_rotate=0.0, scale=(1.0, 1.0), max_shift=0.0)
     torch.testing.assert_close(same, x, atol=1e-5, rtol=0)
     assert random_affine(x).shape == x.shape
+
+
+def test_vote_draw_follows_the_vote_counts() -> None:
+    from vnaw.training.pretrain_data import draw_votes
+
+    votes = np.array([[10, 0, 0, 0, 0, 0, 0, 0], [0, 6, 0, 0, 4, 0, 0, 0]] * 5000, np.float32)
+    votes[-1] = np.nan  # an image without votes keeps its label
+    labels = np.array([0, 1] * 5000)
+    labels[-1] = 7
+    drawn, changed = draw_votes(votes, labels, seed=2)
+    assert (drawn[0:-1:2] == 0).all()  # a unanimous image always gets its class
+    second = drawn[1:-1:2]
+    assert set(np.unique(second)) == {1, 4}
+    assert abs((second == 4).mean() - 0.4) < 0.02  # 4 of its 10 votes
+    assert drawn[-1] == 7 and not changed[-1]
+    np.testing.assert_array_equal(changed, drawn != labels)
+    np.testing.assert_array_equal(drawn, draw_votes(votes, labels, seed=2)[0])
+
+
+def test_label_source_vote_combinations_are_checked() -> None:
+    from vnaw.errors import ConfigError
+
+    assert load_config(None, ["data.label_source=vote"]).data.label_source == "vote"
+    vote = "data.label_source=vote"
+    for bad in ([vote, "loss.soft=true"], [vote, "data.label_noise=0.2"], ["data.label_source=x"]):
+        with pytest.raises(ConfigError):
+            load_config(None, bad)
+
+
+def test_transformer_from_scratch_gets_a_one_line_warning() -> None:
+    from vnaw.training.pretrain import from_scratch_note
+
+    swin = ["model.backbone=swin_tiny_patch4_window7_224"]
+    note = from_scratch_note(load_config(None, swin))
+    assert note is not None and "\n" not in note and "model.pretrained" in note
+    assert from_scratch_note(load_config(None, [*swin, "model.pretrained=w.safetensors"])) is None
+    assert (
+        from_scratch_note(load_config(None, [])) is None
+    )  # the CPU recipe: from scratch by design
+
+
+def test_loader_workers_are_capped_at_the_usable_cores(monkeypatch, capsys) -> None:
+    import vnaw.training.console as console
+
+    monkeypatch.setattr(console.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert console.cap_workers(8) == 2
+    assert capsys.readouterr().out == (
+        "data.num_workers=8 capped to 2: the CPU cores this process can use\n"
+    )
+    assert console.cap_workers(2) == 2 and capsys.readouterr().out == ""
+
+
+def test_step_lines_show_progress_within_an_epoch(tmp_path: Path, monkeypatch, capsys) -> None:
+    import vnaw.training.pretrain as pretrain
+
+    monkeypatch.setattr(pretrain, "STEP_LINE_SECONDS", 1e-9)  # every step
+    make_ferplus(tmp_path / "ferplus", repeats=2)
+    argv = ["--data", f"ferplus:{tmp_path / 'ferplus'}", "--epochs", "1", "--out",
+            str(tmp_path / "run"), "--set", *TINY]  # fmt: skip
+    assert _run(argv) == 0
+    out = capsys.readouterr().out
+    steps = [ln for ln in out.splitlines() if ln.startswith("step ")]
+    assert steps and steps[0].startswith("step 1/") and "(epoch 1/1): loss " in steps[0]
+    assert "images/s" in steps[0]
+    assert "training resnet18 at 24 px: " in out

@@ -21,6 +21,7 @@ from vnaw.data.affwild2 import VideoRecord, clean_records, index_dataset, record
 from vnaw.data.clips import Clip, clip_at, eval_windows, random_start
 from vnaw.data.splits import Split, hold_out, load_splits, official_split
 from vnaw.errors import ConfigError, DataError
+from vnaw.training.console import usable_cores
 
 # Frame source: (record, clip, view) -> (P, ...) float tensor of features or images for the slots.
 FrameSource = Callable[[VideoRecord, Clip, int], torch.Tensor]
@@ -259,7 +260,7 @@ class ClipDataModule(L.LightningDataModule):
             batch_size=per_device_batch(self.cfg, world),
             shuffle=False,  # training clips shuffle themselves from (seed, epoch)
             sampler=sampler,
-            num_workers=self.cfg.data.num_workers,
+            num_workers=min(self.cfg.data.num_workers, usable_cores()),  # at most one per core
             persistent_workers=False,
         )
 

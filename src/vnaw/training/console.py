@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 import warnings
@@ -51,6 +52,59 @@ class EpochLines(L.Callback):
         sys.stdout.flush()
 
 
-def console_callbacks(bar: bool, keys: tuple[str, ...]) -> list[L.Callback]:
-    """The epoch lines when there is no progress bar."""
-    return [] if bar else [EpochLines(keys)]
+class StepLines(L.Callback):
+    """``step 120/3913 (epoch 1/60): loss 1.2345, 38.2 samples/s`` at most every ``every_s``
+    seconds: a sign of life when an epoch takes minutes (a Swin-T on CPU, a large data set)."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        self.every_s = every_s
+        self.t0 = self.last = time.perf_counter()
+        self.samples = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.t0 = self.last = time.perf_counter()
+        self.samples = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self.samples += len(batch[0]) if isinstance(batch, list | tuple) else 0
+        now = time.perf_counter()
+        if not trainer.is_global_zero or now - self.last < self.every_s:
+            return
+        self.last = now
+        loss = trainer.callback_metrics.get("train/loss_step")
+        total = trainer.estimated_stepping_batches
+        rate = self.samples / max(now - self.t0, 1e-9)
+        print(
+            f"step {trainer.global_step}/{total} (epoch {trainer.current_epoch + 1}/"
+            f"{trainer.max_epochs})"
+            + (f": loss {float(loss):.4f}" if loss is not None else "")
+            + f", {rate:.1f} images/s",
+            flush=True,
+        )
+
+
+def console_callbacks(
+    bar: bool, keys: tuple[str, ...], step_every_s: float = 0.0
+) -> list[L.Callback]:
+    """The epoch lines (and, with ``step_every_s``, step lines) when there is no progress bar."""
+    if bar:
+        return []
+    return [EpochLines(keys)] + ([StepLines(step_every_s)] if step_every_s > 0 else [])
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, which containers and `taskset` set;
+    os.cpu_count() counts the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cap_workers(asked: int, what: str = "data.num_workers") -> int:
+    """``asked`` loader workers, at most one per usable core; says so once when it caps."""
+    cores = usable_cores()
+    if asked <= cores:
+        return asked
+    print(f"{what}={asked} capped to {cores}: the CPU cores this process can use", flush=True)
+    return cores

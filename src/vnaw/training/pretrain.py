@@ -34,6 +34,7 @@ a finished run with the same configuration it does nothing.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ from vnaw.training.checkpoints import (
     last_checkpoint_callback,
     run_lock,
 )
-from vnaw.training.console import console_callbacks, progress_bar, quiet_lightning
+from vnaw.training.console import cap_workers, console_callbacks, progress_bar, quiet_lightning
 from vnaw.training.pretrain_config import PretrainConfig, encoder_meta, validate_config
 from vnaw.training.pretrain_data import (
     EpochSampler,
@@ -194,6 +195,8 @@ def _run_pretrain(cfg: PretrainConfig, resume: str | Path | None, callbacks: lis
     L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     # The model first: a wrong model.init is refused before any data is loaded or file written.
     module = PretrainModule(cfg)
+    if note := from_scratch_note(cfg):
+        print(note, file=sys.stderr, flush=True)
     if cfg.model.pretrained and resume is None:
         init_from_timm_weights(module.model, cfg.model.pretrained)
     if cfg.model.init and resume is None:
@@ -205,6 +208,11 @@ def _run_pretrain(cfg: PretrainConfig, resume: str | Path | None, callbacks: lis
         keep_previous_metrics(out)
     trainer, best_cb = _trainer(cfg, out, monitor_val=val is not None, callbacks=callbacks)
     train_loader.sampler.follow(trainer)
+    print(
+        f"training {cfg.model.backbone} at {module.meta.input_size} px: {len(train_loader)} steps "
+        f"of {cfg.optim.batch_size} images per epoch, {cfg.optim.epochs} epochs",
+        flush=True,
+    )
     t1 = time.time()
     val_loader = _eval_loader(val, cfg)
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(resume) if resume else None)
@@ -214,6 +222,24 @@ def _run_pretrain(cfg: PretrainConfig, resume: str | Path | None, callbacks: lis
         results |= _export_and_report(cfg, out, best, {"val": val, "test": test})
         atomic_json(out / "results.json", results)
     return results
+
+
+STEP_LINE_SECONDS = 30.0  # without a progress bar: a step line at most this often
+
+# Trunks that are hardly ever trained from scratch on a few hundred thousand faces.
+TRANSFORMERS = ("swin", "vit", "deit", "beit", "eva", "cait", "xcit", "maxvit")
+
+
+def from_scratch_note(cfg: PretrainConfig) -> str | None:
+    """A one-line warning when a transformer trunk would start from random weights."""
+    m = cfg.model
+    if m.pretrained or m.init or not m.backbone.startswith(TRANSFORMERS):
+        return None
+    return (
+        f"warning: {m.backbone} starts from random weights (model.pretrained is unset); the "
+        "paper's NLA starts from ImageNet weights: --set model.pretrained=FILE (a timm weights "
+        "file, .safetensors)"
+    )
 
 
 def _check_data_specs(cfg: PretrainConfig) -> None:
@@ -258,6 +284,7 @@ def _data(
         f"loaded in {time.time() - t0:.1f} s"
     )
     weights = balanced_weights(labels) if cfg.data.balanced else None
+    cfg.data.num_workers = cap_workers(cfg.data.num_workers)
     targets = None
     if cfg.loss.soft:
         targets = vote_targets(train_set.votes, labels)
@@ -334,7 +361,8 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: li
     )
     quiet_lightning()
     bar = progress_bar(cfg.trainer.progress)
-    lines = console_callbacks(bar, ("train/loss_epoch", "train/acc", "val/acc", "val/macro_f1"))
+    keys = ("train/loss_epoch", "train/acc", "val/acc", "val/macro_f1")
+    lines = console_callbacks(bar, keys, step_every_s=STEP_LINE_SECONDS)
     trainer = L.Trainer(
         default_root_dir=out,
         max_epochs=cfg.optim.epochs,
