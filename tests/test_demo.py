@@ -110,3 +110,52 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-3000:]
     assert (run / "model.safetensors").stat().st_mtime_ns == stamp
     assert (out / "encoder" / "encoder.safetensors").stat().st_mtime_ns == enc_stamp
+
+
+def _demo_in_subprocess(out: Path, code: str) -> tuple[str, dict[str, str]]:
+    """Run ``code`` in a fresh interpreter (its own hash seed, thread pools, RNG states); its
+    printed figures and the hashes of the files the demo trained."""
+    from vnaw.files import file_hash
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    env.pop("PYTHONHASHSEED", None)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=1800
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    figures = "\n".join(ln for ln in res.stdout.splitlines() if ln.startswith("macro-F1 vs"))
+    trained = ["encoder/encoder.safetensors", "run/model.safetensors"]
+    trained += sorted(str(p.relative_to(out)) for p in (out / "features").glob("*.npy"))
+    return figures, {f: file_hash(out / f) for f in trained}
+
+
+def test_small_demo_is_the_same_twice(tmp_path: Path) -> None:
+    """The demo's steps (data, encoder pretraining, extraction, training, evaluation) at a small
+    size, twice from scratch in fresh processes: the same weights and the same figures."""
+    runs = []
+    for k in range(2):
+        out = tmp_path / f"demo{k}"
+        code = (
+            "from pathlib import Path; from vnaw.demo import run_demo; "
+            f"run_demo(Path({str(out)!r}), epochs=2, progress=False, "
+            "synth={'videos': 6, 'frames': 60, 'size': 32}, "
+            "pretrain=['optim.epochs=1', 'data.frame_every=4'])"
+        )
+        runs.append(_demo_in_subprocess(out, code))
+    assert runs[0][0].count("macro-F1 vs") == 2
+    assert runs[0] == runs[1]
+
+
+@pytest.mark.slow
+def test_demo_prints_the_same_figures_twice(tmp_path: Path) -> None:
+    """`vnaw demo` as shipped, twice from scratch: the same figures (what the README quotes)."""
+    runs = []
+    for k in range(2):
+        out = tmp_path / f"demo{k}"
+        code = (
+            "import sys; from vnaw.cli import main; "
+            f"sys.exit(main(['demo', '--out', {str(out)!r}, '--quiet']))"
+        )
+        runs.append(_demo_in_subprocess(out, code))
+    assert runs[0][0].count("macro-F1 vs") == 2
+    assert runs[0] == runs[1]

@@ -7,6 +7,10 @@
 5. evaluate on the validation videos against the noisy and the clean labels (``vnaw evaluate``).
 
 Every step resumes: rerunning the command after an interruption skips what is finished.
+
+The figures are the same on every run of the same version on CPU: every step is seeded, runs on
+one torch thread (thread counts change the order of float sums; one thread is also the fastest on
+a busy machine) with torch's deterministic algorithms.
 """
 
 from __future__ import annotations
@@ -18,6 +22,15 @@ from pathlib import Path
 from vnaw.files import atomic_json
 
 DEMO_CONFIG = "demo.yaml"
+DEMO_THREADS = 1  # every stage, encoder pretraining included
+
+
+def deterministic_torch(threads: int = DEMO_THREADS) -> None:
+    """Fixed thread count and deterministic algorithms (warning where an op has none)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _step(n: int, text: str) -> float:
@@ -33,10 +46,12 @@ def prepare_synthetic(
     progress: bool = True,
     timings: dict | None = None,
     synth: dict | None = None,
+    pretrain: list[str] | None = None,
 ) -> tuple[Path, Path]:
     """Steps 1–3: synthetic data, NLA-pretrained encoder, feature store; returns (data, store).
 
-    ``synth``: generator settings other than the seed (:class:`~vnaw.data.synth.SynthConfig`)."""
+    ``synth``: generator settings other than the seed (:class:`~vnaw.data.synth.SynthConfig`);
+    ``pretrain``: overrides of the encoder pretraining (tests shrink it)."""
     from vnaw.data.affwild2 import index_dataset
     from vnaw.data.synth import SynthConfig, generate
     from vnaw.features.extract import extract
@@ -45,6 +60,7 @@ def prepare_synthetic(
     from vnaw.training.pretrain import run_pretrain
     from vnaw.training.pretrain_config import load_config
 
+    deterministic_torch()
     timings = {} if timings is None else timings
     data, enc_dir, store = out / "data", out / "encoder", out / "features"
 
@@ -63,6 +79,8 @@ def prepare_synthetic(
                 f"trainer.out_dir={enc_dir}",
                 f"trainer.seed={seed}",
                 f"trainer.progress={progress}",
+                f"trainer.threads={DEMO_THREADS}",
+                *(pretrain or []),
             ],
         )
         run_pretrain(cfg)
@@ -90,7 +108,15 @@ def demo_config(data: Path, store: Path, run_dir: Path, overrides: list[str] | N
     return load_config(str(config_file), base + list(overrides or []))
 
 
-def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: bool = True) -> dict:
+def run_demo(
+    out: Path,
+    *,
+    seed: int = 0,
+    epochs: int | None = None,
+    progress: bool = True,
+    synth: dict | None = None,
+    pretrain: list[str] | None = None,
+) -> dict:
     from vnaw.data.affwild2 import clean_records
     from vnaw.evaluation.evaluate import evaluate, split_videos
     from vnaw.features.store import FeatureStore
@@ -101,12 +127,22 @@ def run_demo(out: Path, *, seed: int = 0, epochs: int | None = None, progress: b
     timings: dict[str, float] = {}
     # The demo config trains without in-frame erasing (see configs/demo.yaml): no erased views.
     data, store = prepare_synthetic(
-        out, seed=seed, erased_views=0, progress=progress, timings=timings
+        out,
+        seed=seed,
+        erased_views=0,
+        progress=progress,
+        timings=timings,
+        synth=synth,
+        pretrain=pretrain,
     )
     run_dir = out / "run"
 
     t = _step(4, f"V-NAW training (configs/{DEMO_CONFIG}) -> {run_dir}")
-    overrides = [f"trainer.seed={seed}", f"trainer.progress_bar={progress}"]
+    overrides = [
+        f"trainer.seed={seed}",
+        f"trainer.progress_bar={progress}",
+        f"trainer.threads={DEMO_THREADS}",
+    ]
     if epochs is not None:
         overrides.append(f"optim.epochs={epochs}")
     cfg = demo_config(data, store, run_dir, overrides)

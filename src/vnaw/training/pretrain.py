@@ -379,7 +379,7 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: li
         check_val_every_n_epoch=cfg.trainer.val_every,
         log_every_n_steps=20,
         enable_model_summary=False,
-        deterministic=False,
+        deterministic=None,  # torch's setting as the caller left it (vnaw demo: deterministic)
     )
     return trainer, best_cb
 

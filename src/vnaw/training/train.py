@@ -214,7 +214,9 @@ def _train(
         num_nodes=cfg.trainer.num_nodes,
         strategy=cfg.trainer.strategy,
         precision=resolve_precision(cfg),
-        deterministic=cfg.trainer.deterministic,
+        # "warn": deterministic algorithms, a warning for an op that has none; None leaves
+        # torch's setting as it is (False would switch off what a caller set).
+        deterministic="warn" if cfg.trainer.deterministic else None,
         logger=CSVLogger(run_dir / "logs", name="", version=f"attempt{_attempt(run_dir)}"),
         callbacks=[
             checkpoint,
