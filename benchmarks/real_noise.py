@@ -90,6 +90,8 @@ def run_one(args: argparse.Namespace, method: str, seed: int) -> dict:
 
     name = f"{method}-s{seed}"
     out = Path(args.out)
+    if (out / f"{name}.json").is_file():  # finished meanwhile (by another runner)
+        return json.loads((out / f"{name}.json").read_text())
     run_dir = out / name
     cfg = load_config(None, overrides(args, method, seed, run_dir))
     last = run_dir / "checkpoints" / "last.ckpt"
