@@ -101,13 +101,17 @@ def main() -> None:
         ("end-to-end, encoder frozen", (frames, labels, present), False),
         ("end-to-end, encoder fine-tuned", (frames, labels, present), True),
     ):
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
         s = step_time(model, batch, finetune, args.steps, dtype)
-        rows.append((name, s, n / s))
+        peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+        rows.append((name, s, n / s, peak))
     print(f"encoder {enc.name} ({m.input_size} px, {m.channels} ch), {b} clips × {t} frames, "
           f"{args.device}, {args.precision}, torch threads {torch.get_num_threads()}")  # fmt: skip
-    print("\n| step | s/step | frames/s | × features mode |\n|---|---|---|---|")
-    for name, s, fps in rows:
-        print(f"| {name} | {s:.3f} | {fps:.1f} | {rows[0][1] / s:.3f} |")
+    print("\n| step | s/step | frames/s | × features mode | peak GPU memory GiB |")
+    print("|---|---|---|---|---|")
+    for name, s, fps, peak in rows:
+        print(f"| {name} | {s:.3f} | {fps:.1f} | {rows[0][1] / s:.3f} | {peak:.1f} |")
     write_results(
         args.json,
         {
@@ -117,8 +121,14 @@ def main() -> None:
             "precision": args.precision,
             "torch threads": torch.get_num_threads(),
             "steps": [
-                {"step": name, "s/step": s, "frames/s": fps, "× features mode": rows[0][1] / s}
-                for name, s, fps in rows
+                {
+                    "step": name,
+                    "s/step": s,
+                    "frames/s": fps,
+                    "× features mode": rows[0][1] / s,
+                    "peak GPU memory GiB": None if peak != peak else peak,
+                }
+                for name, s, fps, peak in rows
             ],
         },
     )

@@ -7,7 +7,8 @@ writes). Target on CPU with resnet18 at 112 px: extract ≥ 80 % of bare. Peak r
 process and of its DataLoader workers is printed too. ``--json PATH`` writes the figures for
 ``benchmarks/RESULTS.md``.
 
-    HF_HUB_OFFLINE=1 python benchmarks/extract_throughput.py [--videos 8 --frames 100 --workers 1]
+    HF_HUB_OFFLINE=1 python benchmarks/extract_throughput.py [--videos 8 --frames 100 --workers 1] \
+        [--encoder resnet18|default|swin_tiny_patch4_window7_224] [--device cuda]
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ def bare_forward(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> fl
     with torch.no_grad():
         for b in x.split(batch_size):
             model(b)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter() - t0
 
 
@@ -50,6 +53,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--erased-views", type=int, default=0)
     add_json_option(ap)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,18 +61,19 @@ def main() -> None:
         generate(root, SynthConfig(seed=0, videos=args.videos, frames=args.frames, size=64))
         records = index_dataset(root)
         encoder = load_encoder(args.encoder, random_init=True, input_size=args.input_size, seed=0)
-        model, meta = encoder.trunk, encoder.meta
+        model, meta = encoder.trunk.to(args.device), encoder.meta
         paths = [r.crop_path(int(k)) for r in records for k in np.flatnonzero(r.has_crop)]
         # The same preprocessing as extract (vnaw.models.preprocess), done up front here.
         crops = np.stack([load_crop(p, meta.input_size, meta.channels) for p in paths])
-        x = to_input(crops, meta).repeat_interleave(1 + args.erased_views, 0)
+        x = to_input(crops, meta).repeat_interleave(1 + args.erased_views, 0).to(args.device)
         n = len(paths)
         bare_forward(model, x[: args.batch_size], args.batch_size)  # warm-up
         t_bare1 = bare_forward(model, x, args.batch_size)
         erase = EraseSpec(views=args.erased_views)
         t0 = time.perf_counter()
         extract(records, Path(tmp) / "store", encoder, erase=erase,
-                batch_size=args.batch_size, num_workers=args.workers, progress=False)  # fmt: skip
+                batch_size=args.batch_size, num_workers=args.workers, device=args.device,
+                progress=False)  # fmt: skip
         t_extract = time.perf_counter() - t0
         t_bare2 = bare_forward(model, x, args.batch_size)
     t_bare = (t_bare1 + t_bare2) / 2  # bracket the extract run: load drift on shared machines
