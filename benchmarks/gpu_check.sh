@@ -35,7 +35,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 PY="${PYTHON:-python}"
 SWIN=swin_tiny_patch4_window7_224
 if [[ $SMOKE == 1 ]]; then
-  DEV=cpu; PREC=fp32; CLIP=4; SMALL=1; SHARE=2; STEPS=1; VIDEOS=2; FRAMES=8; ACC=cpu
+  DEV=cpu; PREC=fp32; CLIP=4; SMALL=1; SHARE=2; STEPS=1; VIDEOS=3; FRAMES=8; ACC=cpu
   BATCH_OVERRIDES=(data.clip_length=4 data.eval_stride=2 data.batch_size=8 data.clips_per_epoch=4)
 else
   DEV=cuda; PREC=bf16; CLIP=100; SMALL=2; SHARE=6; STEPS=5; VIDEOS=8; FRAMES=100; ACC=gpu
