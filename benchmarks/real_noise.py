@@ -26,7 +26,8 @@ random subset of the training images, validated once at the end (the checkpoint 
         [--out runs/real_noise]
 
 Resumable: each run writes ``OUT/<method>-s<seed>.json`` and is skipped when that file exists; an
-interrupted run resumes from its ``checkpoints/last.ckpt``. ``OUT/table.md`` is rewritten at the end.
+interrupted run resumes from its ``checkpoints/last.ckpt``. ``OUT/table.md`` is rewritten at the end;
+``--report`` only tabulates the runs finished so far.
 """
 
 from __future__ import annotations
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=3, help="runs at a time")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run")
     ap.add_argument("--out", default="runs/real_noise")
+    ap.add_argument("--report", action="store_true", help="only tabulate the finished runs")
     ap.add_argument("--one", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -181,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     todo = [
         (m, s) for s in args.seeds for m in args.methods if not (out / f"{m}-s{s}.json").is_file()
     ]
-    print(f"{len(todo)} run(s) to do, {args.jobs} at a time", flush=True)
-    with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda ms: _spawn(args, *ms), todo))
+    if not args.report:
+        print(f"{len(todo)} run(s) to do, {args.jobs} at a time", flush=True)
+        with ThreadPoolExecutor(args.jobs) as pool:
+            list(pool.map(lambda ms: _spawn(args, *ms), todo))
     rows = [
         json.loads((out / f"{m}-s{s}.json").read_text())
         for m in args.methods
