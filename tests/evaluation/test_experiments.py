@@ -328,17 +328,33 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return make_release(tmp)[0], tiny_encoder(tmp / "tiny")
 
 
-def test_kfold_with_paper_on_the_release(release, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("config", ["paper", "paper_features"])
+def test_kfold_with_paper_on_the_release(release, tmp_path: Path, config: str, capsys) -> None:
     """`vnaw kfold paper` on the miniature release: every run trains end to end and is scored
-    from the crops with its own fine-tuned encoder (there is no feature store)."""
+    from the crops with its own fine-tuned encoder (there is no feature store); `paper_features`
+    trains and scores on a store of the same encoder's features."""
+    root, enc = release
+    argv = _paper_tiny(root, enc)
+    if config == "paper_features":
+        store = tmp_path / "store"
+        extract = ["extract", "--data", str(root), "--out", str(store), "--encoder", str(enc),
+                   "--workers", "0", "--quiet"]  # fmt: skip
+        assert main(extract) == 0
+        argv = ["paper_features", *argv[1:], f"data.features={store}", "augment.erase=false"]
     out = tmp_path / "kfold"
-    assert main(["kfold", *_paper_tiny(*release), "--out", str(out), "--folds", "1"]) == 0
+    assert main(["kfold", *argv, "--out", str(out), "--folds", "1"]) == 0
     rows = {"Official": "official", "fold-1": "fold1"}
     _check_table(out / "table1.json", out, rows, [0], "labels")
+    mode = "end-to-end" if config == "paper" else "features"
     for split in rows.values():
         run = out / split / "seed0"
-        assert "mode: end-to-end" in (run / "config.yaml").read_text()
-        assert (run / "encoder.safetensors").is_file()  # fine-tuned: kept in the run
+        assert f"mode: {mode}" in (run / "config.yaml").read_text()
+        info = json.loads((run / "encoder.json").read_text())
+        # Fine-tuned end to end, or the user's encoder of the store copied in: kept in the run.
+        assert (
+            info["trained_in_run"] == (config == "paper")
+            and (run / "encoder.safetensors").is_file()
+        )
     assert "Traceback" not in capsys.readouterr().err
 
 
