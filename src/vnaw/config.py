@@ -7,6 +7,7 @@ configs), so a typo in a YAML file or an override fails loudly instead of being 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,12 @@ def save_config(cfg, path: str | Path) -> None:
     from vnaw.files import atomic_text
 
     atomic_text(path, to_yaml(cfg))
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, which containers and `taskset` set;
+    os.cpu_count() counts the machine's): the cap on loader workers."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

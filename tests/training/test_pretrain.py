@@ -239,9 +239,10 @@ def test_transformer_from_scratch_gets_a_one_line_warning() -> None:
 
 
 def test_loader_workers_are_capped_at_the_usable_cores(monkeypatch, capsys) -> None:
+    import vnaw.config
     import vnaw.training.console as console
 
-    monkeypatch.setattr(console.os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(vnaw.config.os, "sched_getaffinity", lambda pid: {0, 1})
     assert console.cap_workers(8) == 2
     assert capsys.readouterr().out == (
         "data.num_workers=8 capped to 2: the CPU cores this process can use\n"

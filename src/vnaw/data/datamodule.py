@@ -16,12 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from vnaw.config import RunConfig
+from vnaw.config import RunConfig, usable_cores
 from vnaw.data.affwild2 import VideoRecord, clean_records, index_dataset, records_by_name
 from vnaw.data.clips import Clip, clip_at, eval_windows, random_start
 from vnaw.data.splits import Split, hold_out, load_splits, official_split
 from vnaw.errors import ConfigError, DataError
-from vnaw.training.console import usable_cores
 
 # Frame source: (record, clip, view) -> (P, ...) float tensor of features or images for the slots.
 FrameSource = Callable[[VideoRecord, Clip, int], torch.Tensor]

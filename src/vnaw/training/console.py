@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 import warnings
 
 import lightning as L
+
+from vnaw.config import usable_cores
 
 
 def quiet_lightning() -> None:
@@ -90,15 +91,6 @@ def console_callbacks(
     if bar:
         return []
     return [EpochLines(keys)] + ([StepLines(step_every_s)] if step_every_s > 0 else [])
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, which containers and `taskset` set;
-    os.cpu_count() counts the machine's)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def cap_workers(asked: int, what: str = "data.num_workers") -> int:
