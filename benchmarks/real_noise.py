@@ -50,6 +50,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _results import add_json_option, write_results
+
 METHODS = {
     "ce": ["loss.kind=ce", "data.label_source=vote"],
     "nla": ["loss.kind=nla", "loss.lam=0.5", "loss.detach=true", "data.label_source=vote"],
@@ -145,6 +147,24 @@ def mean_sd(values: list[float]) -> str:
     return f"{m:.2f} ± {sd:.2f}"
 
 
+def summary(rows: list[dict]) -> list[dict]:
+    """Per method: runs, mean and sd (percent) of each score, minutes per run."""
+    out = []
+    for method in METHODS:
+        rs = [r for r in rows if r["method"] == method]
+        if not rs:
+            continue
+        row: dict = {"method": method, "runs": len(rs)}
+        for s in ("ferplus_test", "muxspace_test"):
+            for k in ("accuracy", "macro_f1"):
+                values = [100 * r[s][k] for r in rs]
+                row[f"{s} {k} %"] = round(statistics.fmean(values), 2)
+                row[f"{s} {k} sd"] = round(statistics.stdev(values), 2) if len(rs) > 1 else 0.0
+        row["min per run"] = round(statistics.fmean(r["wall_seconds"] for r in rs) / 60, 1)
+        out.append(row)
+    return out
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| method | runs | FERPlus test acc % | FERPlus test macro-F1 % "
@@ -182,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run")
     ap.add_argument("--out", default="runs/real_noise")
     ap.add_argument("--report", action="store_true", help="only tabulate the finished runs")
+    add_json_option(ap)
     ap.add_argument("--one", nargs=2, metavar=("METHOD", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     out = Path(args.out)
@@ -208,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     report = table(rows)
     (out / "table.md").write_text(report)
     print(report)
+    r0 = rows[0]
+    setup = {"training images": r0["limit"], "epochs": r0["epochs"], "input px": r0["input_size"]}
+    write_results(args.json, {**setup, "methods": summary(rows)})
     return 0 if len(rows) == len(args.methods) * len(args.seeds) else 1
 
 
