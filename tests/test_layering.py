@@ -31,14 +31,9 @@ STAGES: list[tuple[str, ...]] = [
 ALLOWED_UPWARD: set[tuple[str, str]] = {
     # The k-fold and ablation runners are application code that trains; they belong beside demo.
     ("vnaw.evaluation.experiments", "vnaw.training.train"),
-    # Scoring a run predicts whole videos with the inference stage's windows.
-    ("vnaw.evaluation.evaluate", "vnaw.inference.windows"),
 }
 # Import circles between modules, as the set of modules on the circle.
-ALLOWED_CIRCLES: list[set[str]] = [
-    # with_crops lives in detectors and is used by retinaface, which detectors loads by name.
-    {"vnaw.faces.detectors", "vnaw.faces.retinaface"},
-]
+ALLOWED_CIRCLES: list[set[str]] = []
 
 
 def _modules() -> dict[str, Path]:

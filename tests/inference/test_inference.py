@@ -7,7 +7,7 @@ pytest.importorskip("torch")
 
 import torch
 
-from vnaw.inference.windows import ambiguity, average_windows, fill_from_nearest, predict_video
+from vnaw.evaluation.windows import ambiguity, average_windows, fill_from_nearest, predict_video
 from vnaw.models.temporal import TemporalConfig, TemporalEncoder
 
 

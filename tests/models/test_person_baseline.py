@@ -108,7 +108,7 @@ def test_tiny_training_run_with_a_baseline(tiny_root, tmp_path, mode: str) -> No
 
     from helpers.tiny_train import tiny_cfg
     from vnaw.evaluation.evaluate import evaluate, split_videos
-    from vnaw.inference.windows import predict_video
+    from vnaw.evaluation.windows import predict_video
     from vnaw.models.artifact import load_video_model
     from vnaw.training.train import train
 

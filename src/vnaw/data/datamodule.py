@@ -102,7 +102,7 @@ class EvalClips(Dataset):
 
     Frames without a crop are hidden from the model (``present`` False); their score still counts
     with the label of the frame, as at test time they take the nearest frame's prediction — that
-    fill happens in :func:`vnaw.inference.windows.predict_video`; here they are simply not scored.
+    fill happens in :func:`vnaw.evaluation.windows.predict_video`; here they are simply not scored.
     """
 
     def __init__(

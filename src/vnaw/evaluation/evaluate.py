@@ -2,7 +2,7 @@
 
 For each video of the split: overlapping ``P``-frame windows (stride ``P/2`` by default), each
 frame's probabilities averaged over the windows that cover it, frames without a face crop filled
-from the nearest frame with one (:func:`vnaw.inference.windows.predict_video`); then per-class F1 and
+from the nearest frame with one (:func:`vnaw.evaluation.windows.predict_video`); then per-class F1 and
 macro-F1 pooled over all frames of all videos (Eq. 13–15). Writes into ``--out`` (default
 ``RUN/eval-<split>``):
 
@@ -29,7 +29,7 @@ from vnaw.evaluation.metrics import confusion_matrix, f1_from_confusion
 from vnaw.evaluation.plots import plot_confusion, plot_timeline, plot_weight_histogram
 from vnaw.evaluation.tables import ResultRow, to_json, to_markdown
 from vnaw.files import atomic_path, atomic_text, load_npy
-from vnaw.inference.windows import ambiguity, predict_video
+from vnaw.evaluation.windows import ambiguity, predict_video
 from vnaw.labels import CLASSES
 from vnaw.models.video import VideoModel
 

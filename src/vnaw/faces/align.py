@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vnaw.faces.types import Face, FaceConfig
 from vnaw.models.meta import FRAMINGS
 
 # ArcFace's 5-point template in a 112×112 crop: image-left eye, image-right eye, nose tip,
@@ -61,3 +62,10 @@ def align(rgb: np.ndarray, points: np.ndarray, size: int, framing: str = "arcfac
     return cv2.warpAffine(
         rgb, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def with_crops(rgb: np.ndarray, faces: list[Face], config: FaceConfig) -> list[Face]:
+    """``faces`` with their aligned ``config.crop_size`` crops of ``rgb`` (design §4)."""
+    for face in faces:
+        face.crop = align(rgb, face.points, config.crop_size, config.framing)
+    return faces

@@ -3,7 +3,7 @@ RetinaFace.
 
 A detector is called on one RGB frame and returns the faces in it (:class:`~vnaw.faces.types.Face`:
 box, the 5 points of the alignment template, score), at most ``config.max_faces``; ``many`` takes
-consecutive frames and also gives each face its aligned crop (:func:`with_crops`); ``close()``
+consecutive frames and also gives each face its aligned crop (:func:`~vnaw.faces.align.with_crops`); ``close()``
 frees it. :func:`make_detector` builds one by name."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 
 from vnaw.errors import ConfigError, ModelFileError
 from vnaw.faces import blaze
-from vnaw.faces.align import align
+from vnaw.faces.align import with_crops
 from vnaw.faces.track import dedupe, overlap
 from vnaw.faces.types import Face, FaceConfig
 
@@ -28,13 +28,6 @@ LANDMARK_FILE = "face_landmark.onnx"
 # FaceMesh runs again on its own landmarks' region when that moved by more than this fraction of
 # the region's side (benchmarks/face_models.py).
 REFINE_SHIFT = 0.04
-
-
-def with_crops(rgb: np.ndarray, faces: list[Face], config: FaceConfig) -> list[Face]:
-    """``faces`` with their aligned ``config.crop_size`` crops of ``rgb`` (design §4)."""
-    for face in faces:
-        face.crop = align(rgb, face.points, config.crop_size, config.framing)
-    return faces
 
 
 class Detector(Protocol):

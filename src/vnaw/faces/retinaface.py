@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vnaw.errors import ModelFileError
+from vnaw.faces.align import with_crops
 from vnaw.faces.track import overlap
 from vnaw.faces.types import Face, FaceConfig
 from vnaw.files import load_into, load_state_dict
@@ -255,8 +256,6 @@ class RetinaFaces:
 
     def many(self, frames) -> list[list[Face]]:
         """The faces of each frame with their crops (every frame is detected on its own)."""
-        from vnaw.faces.detectors import with_crops
-
         return [with_crops(rgb, self(rgb), self.config) for rgb in frames]
 
     def close(self) -> None:

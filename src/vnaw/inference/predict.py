@@ -8,7 +8,7 @@ Pipeline per video, streaming in chunks of frames so that memory does not grow w
 :func:`input_framing`) → 3. image encoder on the aligned crops (batched per chunk, in
 a thread of its own too, so that it overlaps with the next chunk's detection: :class:`_InOrder`),
 eq. 6 → 4. the temporal model over ``P``-frame windows of a rolling buffer (:class:`WindowStream`),
-whose result equals :func:`vnaw.inference.windows.predict_video` on the whole video: windows as in
+whose result equals :func:`vnaw.evaluation.windows.predict_video` on the whole video: windows as in
 design §8, each frame's probabilities averaged over the windows covering it, frames without a face
 filled from the nearest frame with one (that fill is for the ABAW submission, which needs a label
 on every frame; the user's table, :mod:`vnaw.inference.table`, leaves those frames empty).

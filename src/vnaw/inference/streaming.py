@@ -1,6 +1,6 @@
 """Whole-video inference fed in chunks: windows of the temporal model, or smoothing (design §8).
 
-:class:`WindowStream` gives exactly what :func:`vnaw.inference.windows.predict_video` gives on the
+:class:`WindowStream` gives exactly what :func:`vnaw.evaluation.windows.predict_video` gives on the
 whole video while holding only the frames of pending windows; :class:`SmoothStream` averages the
 encoder's own probabilities over neighbouring frames with a face (the default model of ``vnaw
 predict``, which has no temporal model). What grows with the video is a few numbers per frame.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from vnaw.data.clips import eval_windows
-from vnaw.inference.windows import fill_from_nearest
+from vnaw.evaluation.windows import fill_from_nearest
 from vnaw.models.meta import SMOOTH_HALF_WIDTH
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ the same order, each with a class index. Test videos have no annotation, so each
 indexed from its crop folder (in any ``cropped_aligned*`` folder of the release) up to its last
 listed or cropped frame, encoded with the run's image encoder through the same path as ``vnaw
 extract`` (:class:`vnaw.features.crops.CropFeatures`), and predicted per frame with the run's
-temporal model over overlapping windows (:func:`vnaw.inference.windows.predict_video`); frames
+temporal model over overlapping windows (:func:`vnaw.evaluation.windows.predict_video`); frames
 without a crop take the nearest frame's prediction.
 
 A listed video without a single crop is an error naming it; with ``fill`` it takes the
@@ -27,7 +27,7 @@ from vnaw.errors import DataError
 from vnaw.features.crops import CropFeatures
 from vnaw.files import atomic_text
 from vnaw.inference.submission import SUBMISSION_HEADER, read_test_list
-from vnaw.inference.windows import predict_video
+from vnaw.evaluation.windows import predict_video
 from vnaw.labels import IGNORE_INDEX
 from vnaw.models.video import VideoModel
 

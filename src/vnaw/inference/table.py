@@ -22,7 +22,7 @@ import numpy as np
 from vnaw.errors import ConfigError
 from vnaw.files import atomic_write
 from vnaw.inference.predict import TrackResult, VideoResult
-from vnaw.inference.windows import ambiguity
+from vnaw.evaluation.windows import ambiguity
 from vnaw.labels import CLASSES
 
 POINT_NAMES = ("eye_l", "eye_r", "nose", "mouth_l", "mouth_r")  # the 5 points of design §4
