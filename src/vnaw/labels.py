@@ -17,6 +17,18 @@ CLASSES: tuple[str, ...] = (
     "Other",
 )
 NUM_CLASSES = len(CLASSES)
+# One colour per class (figures, the report, the overlay), fixed so every figure reads the same way.
+CLASS_COLORS = (
+    "#7f7f7f",
+    "#d62728",
+    "#8c564b",
+    "#9467bd",
+    "#ffbf00",
+    "#1f77b4",
+    "#17becf",
+    "#2ca02c",
+)
+
 IGNORE_INDEX = -1
 
 # Aff-Wild2 EXPR annotation header (design §3.1), exactly as the organisers write it.

@@ -10,10 +10,10 @@ pytest.importorskip("torch")
 
 import torch
 
+from vnaw.evaluation.windows import predict_video
 from vnaw.inference.streaming import SmoothStream, WindowStream
 from vnaw.inference.submission import SUBMISSION_HEADER, read_test_list, submission_lines
 from vnaw.inference.table import RELATIVE_COLUMNS, TABLE_COLUMNS
-from vnaw.evaluation.windows import predict_video
 from vnaw.labels import CLASSES
 from vnaw.models.temporal import TemporalConfig, TemporalEncoder
 

@@ -28,8 +28,8 @@ from vnaw.errors import ConfigError, DataError
 from vnaw.evaluation.metrics import confusion_matrix, f1_from_confusion
 from vnaw.evaluation.plots import plot_confusion, plot_timeline, plot_weight_histogram
 from vnaw.evaluation.tables import ResultRow, to_json, to_markdown
-from vnaw.files import atomic_path, atomic_text, load_npy
 from vnaw.evaluation.windows import ambiguity, predict_video
+from vnaw.files import atomic_path, atomic_text, load_npy
 from vnaw.labels import CLASSES
 from vnaw.models.video import VideoModel
 

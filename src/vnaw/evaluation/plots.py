@@ -17,19 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vnaw.files import atomic_path
-from vnaw.labels import CLASSES
-
-# One colour per class, fixed so every figure reads the same way.
-CLASS_COLORS = (
-    "#7f7f7f",
-    "#d62728",
-    "#8c564b",
-    "#9467bd",
-    "#ffbf00",
-    "#1f77b4",
-    "#17becf",
-    "#2ca02c",
-)
+from vnaw.labels import CLASS_COLORS, CLASSES
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
@@ -81,45 +69,72 @@ def plot_timeline(
     path: str | Path,
     *,
     times: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
     face_found: np.ndarray | None = None,
+    bands: Sequence[tuple[str, np.ndarray, np.ndarray | None]] | None = None,
+    labels: np.ndarray | None = None,
+    marks: np.ndarray | None = None,
     title: str = "",
 ) -> Path:
-    """Class probabilities over time, the predicted-class band, the labels if known, no-face gaps."""
+    """Class probabilities over time, broken where no face was found (a grey band, named in the
+    legend), and one colour band per reading of the class below them.
+
+    ``bands`` holds ``(name, classes, hatched)``: per-frame classes (``-1``: none) and an optional
+    mask of frames to hatch; by default one band, ``"predicted"``, the argmax of ``probs``.
+    ``labels`` adds a ``"label"`` band; ``marks`` (a frame mask) draws ticks under the curves
+    (``vnaw predict``: the person's baseline frames)."""
+    from matplotlib.patches import Patch
+
     n = probs.shape[0]
-    x = np.arange(1, n + 1) if times is None else np.asarray(times)
-    rows = 3 if labels is not None else 2
-    fig, axes = plt.subplots(
-        rows, 1, figsize=(10, 1.2 + 1.0 * rows), sharex=True,
-        gridspec_kw={"height_ratios": [4] + [0.6] * (rows - 1)},
-    )  # fmt: skip
-    ax = axes[0]
-    for k, name in enumerate(CLASSES):
-        ax.plot(x, probs[:, k], color=CLASS_COLORS[k], lw=1, label=name)
-    if face_found is not None:
-        for start, stop in _runs(~np.asarray(face_found, dtype=bool)):
-            ax.axvspan(x[start], x[min(stop, n - 1)], color="0.85", lw=0)
-    ax.set(ylim=(0, 1), ylabel="probability", title=title)
-    ax.legend(ncol=8, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.02 - 0.3 * rows))
-    _band(axes[1], x, probs.argmax(axis=1), "predicted")
+    x = np.arange(1, n + 1, dtype=float) if times is None else np.asarray(times, dtype=float)
+    face = np.ones(n, bool) if face_found is None else np.asarray(face_found, dtype=bool)
+    if bands is None:
+        bands = [("predicted", np.where(face, probs.argmax(axis=1), -1), None)]
     if labels is not None:
-        _band(axes[2], x, np.asarray(labels), "label")
-    axes[-1].set_xlabel("time (s)" if times is not None else "frame")
+        bands = [*bands, ("label", np.asarray(labels), None)]
+    fig, (ax, *rows) = plt.subplots(
+        1 + len(bands), 1, figsize=(10, 3.0 + 0.4 * len(bands)), sharex=True,
+        gridspec_kw={"height_ratios": [4] + [0.6] * len(bands)},
+    )  # fmt: skip
+    curves = np.where(face[:, None], probs, np.nan)  # no line through frames without a face
+    for k, name in enumerate(CLASSES):
+        ax.plot(x, curves[:, k], color=CLASS_COLORS[k], lw=1.2, label=name)
+    end = n - 1
+    for start, stop in _runs(~face):
+        ax.axvspan(x[start], x[min(stop, end)], color="0.85", lw=0)
+    for band, (name, classes, hatched) in zip(rows, bands, strict=True):
+        classes = np.asarray(classes)
+        for a, b in _runs(np.ones(n, bool), breaks=np.diff(classes) != 0):
+            # Each run spans from its first frame to the next run's first frame: no gaps between.
+            colour = "0.85" if classes[a] < 0 else CLASS_COLORS[classes[a]]
+            band.axvspan(x[a], x[min(b, end)], color=colour, lw=0)
+        if hatched is not None:
+            for a, b in _runs(np.asarray(hatched, dtype=bool) & face):
+                band.axvspan(x[a], x[min(b, end)], facecolor="none", hatch="///", ec="0.3", lw=0)
+        band.set_yticks([0.5], [name])
+    if marks is not None and np.any(marks):
+        ticks = x[np.asarray(marks, dtype=bool)]
+        ax.plot(ticks, np.full(len(ticks), -0.015), "|", color="k", ms=5, label="baseline frame")
+    handles = [*ax.get_legend_handles_labels()[0], Patch(color="0.85", label="no face")]
+    if any(hatched is not None for _, _, hatched in bands):
+        handles.append(Patch(facecolor="none", hatch="///", ec="0.3", label="relative = raw"))
+    ax.set(ylim=(-0.03, 1.03), ylabel="probability", title=title, xlim=(x[0], x[-1]))
+    rows[-1].set_xlabel("time (s)" if times is not None else "frame")
+    fig.legend(handles=handles, ncol=11, fontsize=7, loc="lower center", frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return _save(fig, path)
 
 
-def _band(ax: plt.Axes, x: np.ndarray, classes: np.ndarray, name: str) -> None:
-    colours = np.array([matplotlib.colors.to_rgb(c) for c in CLASS_COLORS] + [(1, 1, 1)])
-    idx = np.where(classes < 0, len(CLASS_COLORS), classes)  # −1 → white
-    ax.imshow(colours[idx][None], aspect="auto", extent=(x[0], x[-1], 0, 1))
-    ax.set_yticks([0.5], [name])
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, stop)`` index pairs of the True runs of a bool array."""
+def _runs(mask: np.ndarray, breaks: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """``(start, stop)`` index pairs of the True runs of a bool array; ``breaks[i]`` also starts a
+    new run at ``i + 1``."""
     padded = np.concatenate([[False], mask, [False]])
-    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
-    return list(zip(edges[::2], edges[1::2], strict=True))
+    starts = np.flatnonzero(np.diff(padded.astype(np.int8)) == 1)
+    stops = np.flatnonzero(np.diff(padded.astype(np.int8)) == -1)
+    if breaks is not None:
+        cuts = np.flatnonzero(np.asarray(breaks)) + 1
+        inside = cuts[mask[cuts] & mask[cuts - 1]]
+        starts, stops = np.sort(np.r_[starts, inside]), np.sort(np.r_[stops, inside])
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
 def plot_weight_histogram(weights: np.ndarray, path: str | Path, title: str = "") -> Path:

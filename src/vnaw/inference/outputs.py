@@ -10,7 +10,6 @@ output; two videos that differ only in their extension (``x.mp4``, ``x.avi``) ke
 from __future__ import annotations
 
 from collections import Counter
-from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from vnaw.faces.video import first_rotation, upright
 from vnaw.files import atomic_path
 from vnaw.inference.predict import TrackResult, VideoResult
 from vnaw.inference.table import video_table, write_table
-from vnaw.labels import CLASSES
+from vnaw.labels import CLASS_COLORS, CLASSES
 
 RESERVED = ("summary", "index")
 PANEL_WIDTH = 150  # px per track in the overlay's probability panel
@@ -57,69 +56,21 @@ def write_outputs(result: VideoResult, out: Path, key: str, fmt: str = "csv", no
 
 
 def plot_timeline(track: TrackResult, times: np.ndarray, path: Path, title: str) -> Path:
-    """Class probabilities over time, broken where the face was not found (a grey band, named in
-    the legend), and the predicted class as a colour band; with a baseline, a second band of the
-    person-relative class (hatched where it fell back to raw) and the baseline frames as ticks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-
-    from vnaw.evaluation.plots import CLASS_COLORS
+    """The track's timeline (:func:`vnaw.evaluation.plots.plot_timeline`): the predicted class and,
+    with a baseline, a second band of the person-relative class (hatched where it fell back to raw)
+    and the baseline frames as ticks."""
+    from vnaw.evaluation.plots import plot_timeline as draw
 
     face = np.asarray(track.face_found, dtype=bool)
-    probs = np.where(face[:, None], track.probs, np.nan)  # no line through frames without a face
-    relative = track.rel_probs is not None
-    bands = [("predicted", track.probs, None)]
-    if relative:
-        bands.append(("relative", track.rel_probs, ~np.asarray(track.baseline_ok, dtype=bool)))
-    fig, (ax, *rows) = plt.subplots(
-        1 + len(bands),
-        1,
-        figsize=(10, 3.4 + 0.4 * (len(bands) - 1)),
-        sharex=True,
-        gridspec_kw={"height_ratios": [4] + [0.6] * len(bands)},
+    bands = [("predicted", np.where(face, track.probs.argmax(axis=1), -1), None)]
+    marks = None
+    if track.rel_probs is not None:
+        rel = np.where(face, track.rel_probs.argmax(axis=1), -1)
+        bands.append(("relative", rel, ~np.asarray(track.baseline_ok, dtype=bool)))
+        marks = track.baseline_frame
+    return draw(
+        track.probs, path, times=times, face_found=face, bands=bands, marks=marks, title=title
     )
-    for k, name in enumerate(CLASSES):
-        ax.plot(times, probs[:, k], color=CLASS_COLORS[k], lw=1.2, label=name)
-    end = len(times) - 1
-    for band, (label, p, raw) in zip(rows, bands, strict=True):
-        pred = np.where(face, p.argmax(axis=1), -1)  # -1: no face
-        for a, b in _runs(np.diff(pred, prepend=pred[0] - 1) != 0):
-            # Each run spans from its first frame to the next run's first frame: no gaps between.
-            x0, x1 = times[a], times[min(b, end)]
-            if pred[a] < 0 and label == "predicted":
-                ax.axvspan(x0, x1, color="0.85", lw=0)
-            band.axvspan(x0, x1, color="0.85" if pred[a] < 0 else CLASS_COLORS[pred[a]], lw=0)
-        if raw is not None:  # frames read raw (no trusted baseline): hatched
-            for a, b in _runs(np.diff(raw.astype(int), prepend=1 - int(raw[0])) != 0):
-                if raw[a] and face[a]:
-                    x0, x1 = times[a], times[min(b, end)]
-                    band.axvspan(x0, x1, facecolor="none", hatch="///", edgecolor="0.3", lw=0)
-        band.set_yticks([0.5], [label])
-    handles = [*ax.get_legend_handles_labels()[0], Patch(color="0.85", label="no face")]
-    if relative and np.any(track.baseline_frame):
-        marks = times[np.asarray(track.baseline_frame, dtype=bool)]
-        ax.plot(marks, np.full(len(marks), -0.015), "|", color="k", ms=5, label="baseline frame")
-        handles = [*ax.get_legend_handles_labels()[0], Patch(color="0.85", label="no face")]
-    if relative:
-        raw = Patch(facecolor="none", hatch="///", edgecolor="0.3", label="relative = raw")
-        handles.append(raw)
-    ax.set(ylim=(-0.03, 1.03), ylabel="probability", title=title, xlim=(times[0], times[-1]))
-    rows[-1].set_xlabel("time (s)")
-    fig.legend(handles=handles, ncol=11, fontsize=7, loc="lower center", frameon=False)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
-
-
-def _runs(changes: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, stop)`` index pairs of the runs of an array, given where a new run starts."""
-    edges = [*np.flatnonzero(changes), len(changes)]
-    return list(pairwise(edges))
 
 
 def write_overlay(path: Path, result: VideoResult, out_path: Path) -> Path:
@@ -132,8 +83,6 @@ def write_overlay(path: Path, result: VideoResult, out_path: Path) -> Path:
 
 def _overlay(path: Path, result: VideoResult, out_path: Path) -> None:
     import av
-
-    from vnaw.evaluation.plots import CLASS_COLORS
 
     colours = [tuple(int(255 * c) for c in _rgb(col)) for col in CLASS_COLORS]
     turn = first_rotation(path)  # the frames are drawn upright, as the boxes were found

@@ -23,7 +23,7 @@ import numpy as np
 
 from vnaw.files import atomic_text
 from vnaw.inference.predict import VideoResult
-from vnaw.labels import CLASSES
+from vnaw.labels import CLASS_COLORS, CLASSES
 
 EMBED_LIMIT = 20 * 2**20  # bytes: a bigger video is linked, not embedded
 PLAYABLE = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".mov": "video/mp4"}
@@ -31,7 +31,6 @@ PLAYABLE = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".m
 
 def report_data(result: VideoResult, df) -> dict:
     """What the page draws, taken from the table itself (so page and table cannot disagree)."""
-    from vnaw.evaluation.plots import CLASS_COLORS
 
     tracks = []
     for track, g in df.groupby("track", sort=True, dropna=False):

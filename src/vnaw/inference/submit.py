@@ -24,10 +24,10 @@ import numpy as np
 
 from vnaw.data.affwild2 import CROPS_DIR, VideoRecord, find_crop_roots, source_video
 from vnaw.errors import DataError
+from vnaw.evaluation.windows import predict_video
 from vnaw.features.crops import CropFeatures
 from vnaw.files import atomic_text
 from vnaw.inference.submission import SUBMISSION_HEADER, read_test_list
-from vnaw.evaluation.windows import predict_video
 from vnaw.labels import IGNORE_INDEX
 from vnaw.models.video import VideoModel
 

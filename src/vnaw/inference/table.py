@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from vnaw.errors import ConfigError
+from vnaw.evaluation.windows import ambiguity
 from vnaw.files import atomic_write
 from vnaw.inference.predict import TrackResult, VideoResult
-from vnaw.evaluation.windows import ambiguity
 from vnaw.labels import CLASSES
 
 POINT_NAMES = ("eye_l", "eye_r", "nose", "mouth_l", "mouth_r")  # the 5 points of design §4
