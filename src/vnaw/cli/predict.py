@@ -49,6 +49,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _predict_all(args: argparse.Namespace, out: Path) -> int:
+    from vnaw.cluster import RayOptions
     from vnaw.faces.detectors import make_detector
     from vnaw.faces.video import find_videos, skipped_files
     from vnaw.files import output_lock
@@ -82,7 +83,17 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     test_list = read_test_list(args.abaw_test_list) if args.abaw_test_list else None
     calibration_for(opts, model)  # --baseline PATH: read now (and kept), a bad one fails first
     root = Path(args.input) if Path(args.input).is_dir() else None
-    batch = Batch(model, out, args, opts, root)
+    ray = RayOptions.from_args(args, gpus=float(args.device == "cuda")) if args.ray else None
+    batch = Batch(
+        model,
+        out,
+        opts,
+        root,
+        shard=args.shard,
+        ray=ray,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+    )
     # Taken once every input is checked: a refused command leaves no output folder behind. Each
     # shard has its own lock: shards write disjoint files and run side by side.
     with output_lock(out, lock_name("predict", args.shard)):

@@ -32,6 +32,7 @@ from vnaw.inference.outputs import output_keys
 from vnaw.shards import relpath, take_shard
 
 if TYPE_CHECKING:
+    from vnaw.cluster import RayOptions
     from vnaw.models.onnx_frames import OnnxFrameModel
     from vnaw.models.video import VideoModel
 
@@ -50,18 +51,23 @@ def _ray_task(
 
 
 class Batch:
-    """The videos of one ``vnaw predict`` call; ``args`` are the command's options."""
+    """The videos of one ``vnaw predict`` call: each through ``opts``; ``shard`` ``(K, N)`` takes
+    this job's share; ``ray`` runs them as Ray tasks; ``overwrite`` redoes finished videos."""
 
     def __init__(
         self,
         model: VideoModel | OnnxFrameModel,
         out: Path,
-        args,
         opts: PredictOptions,
         root: Path | None,
+        *,
+        shard: tuple[int, int] | None = None,
+        ray: RayOptions | None = None,
+        overwrite: bool = False,
+        quiet: bool = False,
     ):
-        self.model, self.out, self.args, self.opts, self.root = model, out, args, opts, root
-        self.shard = getattr(args, "shard", None)
+        self.model, self.out, self.opts, self.root = model, out, opts, root
+        self.shard, self.ray, self.overwrite, self.quiet = shard, ray, overwrite, quiet
         self.note = model_note(model)
         self.failures: list[str] = []
         self.records: list[dict[str, Any]] = []  # per finished video its record (jobs.py)
@@ -92,17 +98,17 @@ class Batch:
         source = {v: relpath(v, self.root) for v in videos}
         mine = take_shard(videos, self.shard, source.get)
         done: dict[Path, dict] = {}
-        if not getattr(self.args, "overwrite", False):
+        if not self.overwrite:
             for v in mine:
                 rec = finished(self.out, keys[v], source[v], self.opts)
                 if rec is not None:
                     done[v] = rec
         todo = [v for v in mine if v not in done]
         self.skipped = len(done)
-        if done and not self.args.quiet:
+        if done and not self.quiet:
             self._say(f"{len(done)} video(s) already done, skipped")
         calls = [(v, keys[v], source[v], self.out, self.opts) for v in todo]
-        if getattr(self.args, "ray", None):
+        if self.ray is not None:
             results = self._on_ray(calls)
         else:
             results = self._here(calls, single=len(videos) == 1)
@@ -123,7 +129,7 @@ class Batch:
     def _here(self, calls: list[tuple], single: bool):
         from tqdm import tqdm
 
-        bar = tqdm(calls, desc="videos", unit="video", disable=len(calls) < 2 or self.args.quiet)
+        bar = tqdm(calls, desc="videos", unit="video", disable=len(calls) < 2 or self.quiet)
         for call in bar:
             try:
                 yield call[0], predict_one(*call, model=self.model), None
@@ -133,10 +139,10 @@ class Batch:
                 yield call[0], None, str(err)
 
     def _on_ray(self, calls: list[tuple]):
-        from vnaw.cluster import RayOptions, run_tasks, session
+        from vnaw.cluster import run_tasks, session
 
-        ray = RayOptions.from_args(self.args, gpus=float(self.args.device == "cuda"))
-        progress = not self.args.quiet and len(calls) > 1
+        ray = self.ray
+        progress = not self.quiet and len(calls) > 1
         # A task's own per-frame bar would go nowhere (the workers' output is not shown here).
         calls = [(*c[:4], replace(c[4], progress=False)) for c in calls]
         with session(ray):
