@@ -1,0 +1,286 @@
+"""Live analysis: a camera, a network stream, standard input or a file → per-frame rows as they are
+produced (``vnaw.stream``, ``vnaw predict --live``).
+
+Unlike :func:`vnaw.inference.predict.predict_file`, which sees the whole video before it writes a
+row, every row here is final when it is produced, so all estimates are *causal* (from the frames
+seen so far):
+
+* the shipped encoder alone: the mean of its probabilities over the track's last ``smooth + 1``
+  analysed frames with a face (:class:`TrailingMean`);
+* a temporal model: run over the track's last ``P`` analysed frames, the newest frame's output
+  (:class:`TrailingWindow`).
+
+Live (the default for anything but a file), the analyser always takes the newest decoded frame
+(:class:`vnaw.faces.sources.FrameReader`); frames decoded meanwhile get a row with
+``analysed = 0`` and empty cells, so the table has exactly one row per source frame and face
+track, and ``latency_s`` (frame decoded → row produced) stays about one frame's analysis time.
+
+Columns: :data:`LIVE_COLUMNS`, those of :mod:`vnaw.inference.table` and ``analysed``,
+``latency_s``. Track numbers follow the order in which faces first appear (a file's table numbers
+them left to right, which a live analysis cannot know in advance).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from vnaw.faces.detectors import make_detector
+from vnaw.faces.sources import FrameReader, Source, iter_source, open_source, parse_source, to_rgb
+from vnaw.faces.sources import source_key as _source_key
+from vnaw.faces.track import IoUTracker
+from vnaw.faces.types import Face, FaceConfig
+from vnaw.inference.predict import input_framing
+from vnaw.inference.table import FACE_COLUMNS, TABLE_COLUMNS
+from vnaw.inference.windows import ambiguity
+from vnaw.labels import CLASSES
+
+if TYPE_CHECKING:
+    from vnaw.models.onnx_frames import OnnxFrameModel
+    from vnaw.models.video import VideoModel
+
+LIVE_COLUMNS = [*TABLE_COLUMNS, "analysed", "latency_s"]
+
+
+class TrailingMean:
+    """Causal smoothing of the encoder's probabilities: the mean over the last ``half + 1``
+    frames with a face (``vnaw predict`` on a file averages ``± half`` frames around each)."""
+
+    def __init__(self, half: int) -> None:
+        self.recent: deque[np.ndarray] = deque(maxlen=half + 1)
+
+    def push(self, x: np.ndarray | None) -> np.ndarray | None:
+        if x is None:
+            return None
+        self.recent.append(np.asarray(x, dtype=np.float64))
+        return np.mean(self.recent, axis=0)
+
+
+class TrailingWindow:
+    """Causal temporal model: the model over the last ``clip_length`` analysed frames of the track
+    (frames without a face are masked, as in training), the newest frame's probabilities."""
+
+    def __init__(self, temporal, clip_length: int) -> None:
+        self.temporal = temporal
+        self.feats: deque[np.ndarray] = deque(maxlen=clip_length)
+        self.face: deque[bool] = deque(maxlen=clip_length)
+
+    def push(self, x: np.ndarray | None) -> np.ndarray | None:
+        import torch
+
+        if x is None:
+            if self.feats:  # a gap in the track: masked in the window
+                self.feats.append(np.zeros_like(self.feats[-1]))
+                self.face.append(False)
+            return None
+        self.feats.append(np.asarray(x, dtype=np.float32))
+        self.face.append(True)
+        feats = torch.from_numpy(np.stack(self.feats))[None]  # (1, T, D)
+        present = torch.tensor([list(self.face)])  # (1, T)
+        device = next(self.temporal.parameters()).device
+        with torch.no_grad():
+            probs = self.temporal(feats.to(device), present.to(device)).probs
+        return probs[0, -1].float().cpu().numpy().astype(np.float64)
+
+
+class RelativeScores:
+    """The hook for person-relative scores: one per track, fed each analysed frame's
+    probabilities (``None`` without a face) with its time; returns extra cells for the row."""
+
+    columns: ClassVar[list[str]] = []
+
+    def update(self, probs: np.ndarray | None, time_s: float) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class LiveFrame:
+    """One source frame: its rows (one per track known so far; one with an empty track when no
+    face has been seen yet or the frame was skipped) and, when analysed, the RGB image."""
+
+    index: int  # 1-based, the table's ``frame``
+    time: float  # seconds since the source's first frame
+    analysed: bool
+    rows: list[dict[str, Any]]
+    rgb: np.ndarray | None = None
+    latency: float | None = None  # seconds from the frame's decoding to its rows
+
+
+@dataclass
+class _Track:
+    number: int  # 1, 2, … in order of first appearance
+    estimate: TrailingMean | TrailingWindow
+    relative: RelativeScores
+
+
+@dataclass
+class LiveAnalysis:
+    """An iterable of :class:`LiveFrame` over ``source`` (see the module docstring). Counts and
+    warnings are filled while it runs; ``stop`` (an event) ends it cleanly from another thread or
+    a signal handler; ``duration``: seconds of the source (its timestamps) to analyse."""
+
+    source: str | Source
+    model: VideoModel | OnnxFrameModel
+    live: bool | None = None
+    duration: float | None = None
+    face_config: FaceConfig | None = None
+    detector: str = "mediapipe"
+    detector_weights: str | None = None
+    open_timeout: float = 10.0
+    relative: Callable[[], RelativeScores] | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    key: str = ""
+    frames: int = 0
+    analysed: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.source, str):
+            self.source = parse_source(self.source)
+        if self.live is None:
+            self.live = not self.source.is_file
+        self.key = self.key or _source_key(self.source)
+        self.note = "encoder only, causal mean" if self.model.temporal is None else "V-NAW, causal"
+        self.columns = LIVE_COLUMNS + (self.relative().columns if self.relative else [])
+
+    @property
+    def skipped(self) -> int:
+        return self.frames - self.analysed
+
+    def __iter__(self) -> Iterator[LiveFrame]:
+        src = self.source
+        cfg = replace(self.face_config or FaceConfig(), framing=input_framing(self.model))
+        detect = make_detector(self.detector, self.detector_weights, cfg)  # fails before opening
+        try:
+            self._warm_up(detect, cfg)
+            container = open_source(src, self.open_timeout)
+            pace = bool(self.live and src.is_file)
+            frames = iter_source(container, src.name, pace=pace, live=bool(self.live))
+            reader = FrameReader(frames, live=bool(self.live))
+        except BaseException:
+            detect.close()
+            raise
+        tracker, tracks = IoUTracker(), {}
+        try:
+            while not self.stop.is_set():
+                taken = reader.take(timeout=0.2)
+                if taken is None:
+                    continue
+                for index, t in taken.skipped:
+                    if self._past(t):
+                        return
+                    yield self._skipped(index, t)
+                if taken.arrival is None or self._past(taken.arrival.frame.time):
+                    break
+                fr = taken.arrival.frame
+                rgb = to_rgb(fr.rgb)
+                faces = detect.many([rgb])[0]
+                ids = tracker.update([f.box for f in faces])
+                outs = self.model.frame_outputs([f.crop for f in faces]) if faces else []
+                for tid in ids:
+                    if tid not in tracks:
+                        tracks[tid] = self._new_track(len(tracks) + 1)
+                by_track = dict(zip(ids, zip(faces, outs, strict=True), strict=True))
+                rows = [self._row(fr.index, fr.time, tracks[t], *by_track.get(t, (None, None)))
+                        for t in sorted(tracks, key=lambda t: tracks[t].number)]  # fmt: skip
+                if not rows:
+                    rows = [self._row(fr.index, fr.time, None, None, None)]
+                latency = time.monotonic() - taken.arrival.arrived
+                for r in rows:
+                    r["latency_s"] = latency
+                self.frames += 1
+                self.analysed += 1
+                yield LiveFrame(fr.index + 1, fr.time, True, rows, rgb, latency)
+        finally:
+            reader.close()
+            detect.close()
+            if reader.warning:
+                self.warnings.append(reader.warning)
+
+    def _warm_up(self, detect, cfg: FaceConfig) -> None:
+        """One blank frame through the detector and the model before the source is opened: their
+        first call builds graphs and sessions (a second or more), which would otherwise delay the
+        first frames of the source."""
+        detect.many([np.zeros((cfg.crop_size, cfg.crop_size, 3), np.uint8)])
+        self.model.frame_outputs([np.zeros((cfg.crop_size, cfg.crop_size, 3), np.uint8)])
+
+    def _past(self, t: float) -> bool:
+        return self.duration is not None and t >= self.duration
+
+    def _new_track(self, number: int) -> _Track:
+        m = self.model
+        if m.temporal is not None:
+            estimate: TrailingMean | TrailingWindow = TrailingWindow(m.temporal, m.clip_length)
+        else:
+            estimate = TrailingMean(m.smooth)
+        return _Track(number, estimate, self.relative() if self.relative else RelativeScores())
+
+    def _skipped(self, index: int, t: float) -> LiveFrame:
+        self.frames += 1
+        row = dict.fromkeys(self.columns)
+        row |= {"video": self.key, "frame": index + 1, "time_s": round(t, 4), "analysed": 0}
+        return LiveFrame(index + 1, t, False, [row])
+
+    def _row(
+        self, index: int, t: float, track: _Track | None, face: Face | None, out
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = dict.fromkeys(self.columns)
+        row |= {"video": self.key, "frame": index + 1, "time_s": round(t, 4), "analysed": 1}
+        row["face_found"] = int(face is not None)
+        if track is None:
+            return row
+        row["track"] = track.number
+        probs = track.estimate.push(None if face is None else out)
+        row |= track.relative.update(probs, t)
+        if face is None or probs is None:
+            return row
+        probs = probs / probs.sum()
+        details = [*face.box, face.score, *np.ravel(face.points)]
+        row |= {c: nan_to_none(float(v)) for c, v in zip(FACE_COLUMNS, details, strict=True)}
+        row |= {c: float(p) for c, p in zip(CLASSES, probs, strict=True)}
+        k = int(probs.argmax())
+        row |= {"pred": CLASSES[k], "pred_index": k, "ambiguity": float(ambiguity(probs))}
+        return row
+
+
+def stream(
+    source: str,
+    model=None,
+    device: str = "auto",
+    *,
+    live: bool | None = None,
+    duration: float | None = None,
+    encoder: str | None = None,
+    **options,
+) -> Iterator[dict[str, Any]]:
+    """Per-frame rows of ``source`` as they are produced: one dict per frame and face track, the
+    columns of :data:`LIVE_COLUMNS` (``analysed = 0`` for a frame skipped to keep up; empty
+    cells are ``None``).
+
+    ``source``: a video file, a camera (``/dev/video0``, ``avfoundation:0``,
+    ``dshow:video=NAME``), a stream URL (``rtsp://``, ``rtmp://``, ``http(s)://``, ``udp://``,
+    ``tcp://``, ``srt://``) or ``"-"`` (standard input). ``live`` (default: not for a file)
+    skips frames rather than fall behind; a file read live is paced by its timestamps.
+    ``duration``: stop after that many seconds of the source. ``model``, ``device``,
+    ``encoder``: as for :func:`vnaw.analyze_video`; ``options``: fields of
+    :class:`LiveAnalysis` (``face_config``, ``detector``, ``open_timeout``, …). Estimates are
+    causal (module docstring). Breaking out of the loop closes the source."""
+    from vnaw.inference.analyze import load_model
+
+    analysis = LiveAnalysis(
+        source, load_model(model, device, encoder=encoder), live, duration, **options
+    )
+    for frame in analysis:
+        yield from frame.rows
+
+
+def nan_to_none(value: Any) -> Any:
+    """``None`` for a float NaN (an empty cell), the value otherwise."""
+    return None if isinstance(value, float) and math.isnan(value) else value
