@@ -17,6 +17,13 @@ from fractions import Fraction
 from pathlib import Path
 
 
+def free_port() -> int:
+    """A port nobody listens on (just now)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_sender(video: Path, fps: float = 30, seconds: float = 0):
     """The sender process and its URL (``tcp://127.0.0.1:PORT``); it waits for one reader."""
     proc = subprocess.Popen(

@@ -1,0 +1,219 @@
+"""Live input (vnaw.faces.sources, vnaw.inference.live, live_outputs): what a source string names,
+the reader that skips frames to keep up, the causal estimates, the incremental outputs, and the
+command line on a dead URL and on a file read live. The network stream itself: test_live_stream.py
+(slow)."""
+
+from __future__ import annotations
+
+import csv
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vnaw.faces.sources import FrameReader, Source, parse_source, source_key
+from vnaw.faces.types import Frame
+from vnaw.inference.live import LIVE_COLUMNS, LiveFrame, TrailingMean
+from vnaw.inference.live_outputs import LiveOutputs, cell
+from vnaw.labels import CLASSES
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "target", "fmt", "key"),
+    [
+        ("clip.mp4", "file", "clip.mp4", None, "clip"),
+        ("-", "stdin", "-", None, "stdin"),
+        ("/dev/video0", "camera", "/dev/video0", "v4l2", "video0"),
+        ("v4l2:/dev/video2", "camera", "/dev/video2", "v4l2", "video2"),
+        ("avfoundation:0", "camera", "0", "avfoundation", "0"),
+        ("dshow:video=Integrated Camera", "camera", "video=Integrated Camera", "dshow",
+         "video_Integrated_Camera"),
+        ("rtsp://user:pw@cam.local:554/live?x=1", "network", "rtsp://user:pw@cam.local:554/live?x=1",
+         None, "cam.local_554_live"),
+        ("tcp://127.0.0.1:9000", "network", "tcp://127.0.0.1:9000", None, "127.0.0.1_9000"),
+        ("HTTPS://example.org/a.m3u8", "network", "HTTPS://example.org/a.m3u8", None,
+         "example.org_a.m3u8"),
+        ("/dev/video", "file", "/dev/video", None, "video"),  # not a numbered device
+        ("ftp.mp4", "file", "ftp.mp4", None, "ftp"),
+    ],
+)  # fmt: skip
+def test_what_a_source_names(text, kind, target, fmt, key):
+    src = parse_source(text)
+    assert (src.kind, src.target, src.format) == (kind, target, fmt)
+    assert source_key(src) == key
+
+
+def _frames(n: int, delay: float = 0.0):
+    for i in range(n):
+        if delay:
+            time.sleep(delay)
+        yield Frame(i, i / 30, np.full((2, 2, 3), i, np.uint8))
+
+
+def test_live_reader_skips_to_the_newest_frame_and_accounts_for_every_frame():
+    reader = FrameReader(_frames(200, delay=0.001), live=True)
+    taken, skipped = [], []
+    while (t := reader.take(timeout=5)) is not None:
+        skipped += [i for i, _ in t.skipped]
+        if t.arrival is None:
+            break
+        taken.append(t.arrival.frame.index)
+        time.sleep(0.01)  # a slow analyser: ten frames arrive meanwhile
+    reader.close()
+    assert sorted(taken + skipped) == list(range(200))  # every frame exactly once
+    assert taken == sorted(taken) and len(skipped) > 100  # in order, most skipped
+    # Whenever a frame is taken, the frames skipped just before it are those since the last.
+    assert taken[-1] == 199 or skipped[-1] == 199
+
+
+def test_not_live_the_reader_hands_over_every_frame_in_order():
+    reader = FrameReader(_frames(50), live=False, depth=4)
+    got = []
+    while (t := reader.take(timeout=5)) is not None and t.arrival is not None:
+        assert t.skipped == []
+        got.append(t.arrival.frame.index)
+        time.sleep(0.002)
+    reader.close()
+    assert got == list(range(50))
+
+
+def test_the_readers_error_surfaces_in_take():
+    def broken():
+        yield Frame(0, 0.0, np.zeros((2, 2, 3), np.uint8))
+        raise RuntimeError("decoder exploded")
+
+    reader = FrameReader(broken(), live=False)
+    with pytest.raises(RuntimeError, match="decoder exploded"):
+        for _ in range(3):
+            reader.take(timeout=5)
+    reader.close()
+
+
+def test_trailing_mean_averages_the_last_frames_with_a_face():
+    m = TrailingMean(half=2)  # the last 3 face frames
+    a, b, c, d = (np.eye(4)[k] for k in range(4))
+    assert np.allclose(m.push(a), a)
+    assert np.allclose(m.push(b), (a + b) / 2)
+    assert m.push(None) is None  # no face: no estimate, and nothing enters the mean
+    assert np.allclose(m.push(c), (a + b + c) / 3)
+    assert np.allclose(m.push(d), (b + c + d) / 3)
+
+
+def test_cells_are_written_as_the_file_tables_are():
+    assert [cell(None), cell(float("nan")), cell(0.25), cell(3), cell("Anger")] == [
+        "",
+        "",
+        "0.250000",
+        "3",
+        "Anger",
+    ]
+
+
+def _row(frame: int, track, probs=None, analysed=1):
+    row = dict.fromkeys(LIVE_COLUMNS)
+    row |= {"video": "cam", "frame": frame, "time_s": frame / 10, "analysed": analysed}
+    if analysed:
+        row |= {"track": track, "face_found": int(probs is not None), "latency_s": 0.01}
+    if probs is not None:
+        row |= dict(zip(CLASSES, probs, strict=True))
+        row |= {"x0": 1.0, "y0": 2.0, "x1": 3.0, "y1": 4.0}
+        k = int(np.argmax(probs))
+        row |= {"pred": CLASSES[k], "pred_index": k, "ambiguity": 0.5}
+    return row
+
+
+def test_live_outputs_are_complete_and_the_summary_adds_up(tmp_path):
+    p1 = np.array([0.7, 0.1, 0, 0, 0.2, 0, 0, 0])  # Neutral
+    p2 = np.array([0.1, 0.0, 0, 0, 0.9, 0, 0, 0])  # Happiness
+    frames = [
+        LiveFrame(1, 0.0, True, [_row(1, None)]),  # no face yet
+        LiveFrame(2, 0.1, False, [_row(2, None, analysed=0)]),  # skipped
+        LiveFrame(3, 0.2, True, [_row(3, 1, p1)]),
+        LiveFrame(4, 0.3, True, [_row(4, 1, p2)]),
+        LiveFrame(5, 0.4, True, [_row(5, 1, None)]),  # face lost
+        LiveFrame(6, 0.5, True, [_row(6, 1, p2)]),
+    ]
+    outputs = LiveOutputs(tmp_path, "cam", LIVE_COLUMNS, "csv", summary_every=1e9)
+    for i, f in enumerate(frames):
+        outputs.add(f)
+        lines = outputs.table.read_text().splitlines()
+        assert len(lines) == 2 + i  # header + one line per frame so far, on disk at once
+    written = outputs.close()
+    table = pd.read_csv(tmp_path / "cam.csv")
+    assert list(table.columns) == LIVE_COLUMNS and len(table) == 6
+    assert table["analysed"].tolist() == [1, 0, 1, 1, 1, 1]
+    with open(tmp_path / "cam.csv", newline="") as f:
+        assert all(len(r) == len(LIVE_COLUMNS) for r in csv.reader(f))
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 1  # the frame before any face is not a track
+    s = summary.iloc[0]
+    assert (s["track"], s["frames"], s["face_frames"]) == (1, 4, 3)
+    assert s["face_coverage"] == pytest.approx(3 / 4)
+    assert s["mean_Happiness"] == pytest.approx((0.2 + 0.9 + 0.9) / 3)
+    assert s["mean_Neutral"] == pytest.approx((0.7 + 0.1 + 0.1) / 3)
+    assert s["dominant"] == "Happiness"
+    assert s["share_Happiness"] == pytest.approx(2 / 3)
+    assert (s["source_frames"], s["analysed_frames"]) == (6, 5)
+    png = tmp_path / "cam_timeline.png"
+    assert png in written and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_dead_url_is_one_line_and_exit_2(tmp_path, capsys):
+    pytest.importorskip("mediapipe")
+    from helpers.live_stream import free_port
+    from vnaw.cli import main
+
+    url = f"tcp://127.0.0.1:{free_port()}"  # nobody listens there
+    t0 = time.monotonic()
+    rc = main(["predict", url, "--out", str(tmp_path / "out"), "--open-timeout", "3"])
+    err = capsys.readouterr().err
+    assert rc == 2 and time.monotonic() - t0 < 60
+    assert err.count("\n") == 1 and url in err and "cannot open" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_whole_video_options_are_refused_live(tmp_path, capsys):
+    from vnaw.cli import main
+
+    rc = main(["predict", "rtsp://cam.local/live", "--out", str(tmp_path), "--overlay"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--overlay" in err and err.count("\n") == 1
+
+
+def test_stream_a_file_every_frame_causally(gap_video):
+    """``vnaw.stream`` on a file, not live: one row per frame, every frame analysed, the rows of
+    the face frames complete (probabilities summing to 1), empty where the face is away."""
+    from gap_video import FACE_FRAMES
+
+    import vnaw
+
+    rows = list(vnaw.stream(str(gap_video), device="cpu"))
+    assert [r["frame"] for r in rows] == list(range(1, 25))
+    assert all(r["analysed"] == 1 and r["latency_s"] >= 0 for r in rows)
+    face = [r["frame"] - 1 for r in rows if r["face_found"] == 1]
+    assert face == [f for f in FACE_FRAMES if f >= face[0]]  # found from its first frame on
+    for r in rows:
+        probs = [r[c] for c in CLASSES]
+        if r["face_found"]:
+            assert sum(probs) == pytest.approx(1, abs=1e-6) and r["pred"] in CLASSES
+        else:
+            assert all(p is None for p in probs) and r["pred"] is None
+
+
+def test_stream_stops_after_duration_and_closes_when_the_loop_breaks(gap_video):
+    import vnaw
+
+    rows = list(vnaw.stream(str(gap_video), device="cpu", duration=0.25))
+    assert [r["frame"] for r in rows] == list(range(1, 9))  # frames at t < 0.25 s (30 fps)
+    before = threading.active_count()
+    it = vnaw.stream(str(gap_video), device="cpu")
+    next(it)
+    it.close()  # the reader thread ends with the generator
+    time.sleep(0.2)
+    assert threading.active_count() <= before
+
+
+def test_source_dataclass_is_a_file_only_for_files():
+    assert Source("x", "file", "x").is_file and not Source("-", "stdin", "-").is_file
