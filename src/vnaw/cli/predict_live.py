@@ -33,6 +33,13 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
         "--duration", type=float, metavar="S", help="live: stop after S seconds of the source"
     )
     p.add_argument(
+        "--calibrate",
+        type=float,
+        metavar="S",
+        help="live: each face's first S seconds are the person at rest, the baseline of its "
+        "relative scores (default: the most neutral of the frames seen so far)",
+    )
+    p.add_argument(
         "--serve",
         nargs="?",
         type=int,
@@ -59,7 +66,7 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
 def check_live_arguments(args: argparse.Namespace) -> None:
     from vnaw.errors import ConfigError
 
-    for name in ("duration", "open_timeout"):
+    for name in ("duration", "open_timeout", "calibrate"):
         value = getattr(args, name)
         if value is not None and value <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of seconds")
@@ -88,11 +95,13 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def predict_live(args: argparse.Namespace, out: Path, model, face_config) -> int:
+def predict_live(args: argparse.Namespace, out: Path, model, face_config, given=None) -> int:
+    """Run the live analysis of ``args.input``; ``given``: the ``--baseline PATH`` baselines."""
     from vnaw.files import output_lock
-    from vnaw.inference.live import LiveAnalysis
+    from vnaw.inference.live import LiveAnalysis, relative_scores
     from vnaw.inference.live_outputs import LiveOutputs
 
+    relative = relative_scores(getattr(args, "baseline", "auto"), args.calibrate, given)
     analysis = LiveAnalysis(
         args.input,
         model,
@@ -102,6 +111,7 @@ def predict_live(args: argparse.Namespace, out: Path, model, face_config) -> int
         detector=args.detector,
         detector_weights=args.detector_weights,
         open_timeout=args.open_timeout,
+        relative=relative,
     )
     frames = iter(analysis)
     view = None

@@ -92,12 +92,106 @@ class TrailingWindow:
 
 class RelativeScores:
     """The hook for person-relative scores: one per track, fed each analysed frame's
-    probabilities (``None`` without a face) with its time; returns extra cells for the row."""
+    probabilities (``None`` without a face), time and aligned crop; returns extra cells for the
+    row (here: none)."""
 
     columns: ClassVar[list[str]] = []
 
-    def update(self, probs: np.ndarray | None, time_s: float) -> dict[str, Any]:
+    def update(
+        self, probs: np.ndarray | None, time_s: float, crop: np.ndarray | None
+    ) -> dict[str, Any]:
         return {}
+
+
+class CausalRelative(RelativeScores):
+    """Person-relative scores from the track's frames seen so far
+    (:class:`vnaw.inference.baseline.RunningBaseline`): the baseline is the most neutral share of
+    the frames so far (``baseline_mode = running``) or, with ``calibrate`` seconds, the face's
+    first seconds, taken as the person at rest (``calibration``; no relative scores until they
+    are over). Where the baseline is not trusted (``baseline_ok = 0``) the ``rel_`` columns are
+    the raw probabilities, as in a file's table."""
+
+    columns: ClassVar[list[str]] = [
+        *(f"rel_{c}" for c in CLASSES),
+        "rel_pred",
+        "baseline_ok",
+        "baseline_frames",
+        "baseline_mode",
+    ]
+
+    def __init__(self, calibrate: float | None = None) -> None:
+        from vnaw.inference.baseline import RunningBaseline
+
+        self.estimate = RunningBaseline(calibration_s=calibrate)
+        self.mode = "running" if calibrate is None else "calibration"
+
+    def update(
+        self, probs: np.ndarray | None, time_s: float, crop: np.ndarray | None
+    ) -> dict[str, Any]:
+        from vnaw.inference.baseline import appearance
+
+        if probs is None:
+            return {"baseline_mode": self.mode}
+        app = appearance(crop) if crop is not None else None
+        self.estimate.update(probs, time_s, app)
+        rel, ok = self.estimate.relative(probs, app)
+        cells: dict[str, Any] = {f"rel_{c}": float(p) for c, p in zip(CLASSES, rel, strict=True)}
+        cells["rel_pred"] = CLASSES[int(np.argmax(rel))]
+        cells["baseline_ok"] = int(ok)
+        cells["baseline_frames"] = self.estimate.state.frames
+        return cells | {"baseline_mode": self.mode}
+
+
+class GivenRelative(CausalRelative):
+    """Person-relative scores against a baseline read beforehand from a neutral recording or
+    images of the person (``--baseline PATH``; ``baseline_mode = given``)."""
+
+    def __init__(self, baseline) -> None:
+        self.baseline, self.mode = baseline, "given"
+
+    def update(
+        self, probs: np.ndarray | None, time_s: float, crop: np.ndarray | None
+    ) -> dict[str, Any]:
+        from vnaw.inference.baseline import appearance, relative_scores
+
+        if probs is None:
+            return {"baseline_mode": self.mode}
+        app = appearance(crop)[None] if crop is not None else None
+        rel, ok = relative_scores(np.asarray(probs)[None], self.baseline, appearance=app)
+        cells: dict[str, Any] = {f"rel_{c}": float(p) for c, p in zip(CLASSES, rel[0], strict=True)}
+        cells["rel_pred"] = CLASSES[int(np.argmax(rel[0]))]
+        cells["baseline_ok"], cells["baseline_frames"] = int(ok[0]), len(self.baseline.frames)
+        return cells | {"baseline_mode": self.mode}
+
+
+def relative_scores(
+    baseline: str | None, calibrate: float | None = None, given=None
+) -> Callable[[int], RelativeScores] | None:
+    """Per track number, its relative scores for ``--baseline``: ``auto`` (from the frames seen
+    so far, or with ``calibrate`` the first S seconds), ``none`` (no columns: ``None``), a path
+    (``given``: its baselines, by face order as a list, or by track number as a dict)."""
+    import importlib.util
+
+    from vnaw.errors import ConfigError
+
+    if importlib.util.find_spec("vnaw.inference.baseline") is None:  # pragma: no cover
+        return None  # TEMPORARY until the person-baseline module is merged
+    if baseline in (None, "none"):
+        if calibrate is not None:
+            raise ConfigError("--calibrate S reads a person baseline: drop --baseline none")
+        return None
+    if given is not None:
+        if calibrate is not None:
+            raise ConfigError("--calibrate S and --baseline PATH: give one baseline, not two")
+
+        def pick(number: int) -> RelativeScores:
+            if isinstance(given, dict):
+                base = given.get(number)
+                return GivenRelative(base) if base is not None else CausalRelative()
+            return GivenRelative(given[min(number, len(given)) - 1])
+
+        return pick
+    return lambda number: CausalRelative(calibrate)
 
 
 @dataclass
@@ -134,7 +228,7 @@ class LiveAnalysis:
     detector: str = "mediapipe"
     detector_weights: str | None = None
     open_timeout: float = 10.0
-    relative: Callable[[], RelativeScores] | None = None
+    relative: Callable[[int], RelativeScores] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     key: str = ""
     frames: int = 0
@@ -148,7 +242,7 @@ class LiveAnalysis:
             self.live = not self.source.is_file
         self.key = self.key or _source_key(self.source)
         self.note = "encoder only, causal mean" if self.model.temporal is None else "V-NAW, causal"
-        self.columns = LIVE_COLUMNS + (self.relative().columns if self.relative else [])
+        self.columns = LIVE_COLUMNS + (CausalRelative.columns if self.relative else [])
 
     @property
     def skipped(self) -> int:
@@ -220,7 +314,8 @@ class LiveAnalysis:
             estimate: TrailingMean | TrailingWindow = TrailingWindow(m.temporal, m.clip_length)
         else:
             estimate = TrailingMean(m.smooth)
-        return _Track(number, estimate, self.relative() if self.relative else RelativeScores())
+        relative = self.relative(number) if self.relative else RelativeScores()
+        return _Track(number, estimate, relative)
 
     def _skipped(self, index: int, t: float) -> LiveFrame:
         self.frames += 1
@@ -238,10 +333,11 @@ class LiveAnalysis:
             return row
         row["track"] = track.number
         probs = track.estimate.push(None if face is None else out)
-        row |= track.relative.update(probs, t)
+        if probs is not None:
+            probs = probs / probs.sum()  # exact sums despite float error
+        row |= track.relative.update(probs, t, None if face is None else face.crop)
         if face is None or probs is None:
             return row
-        probs = probs / probs.sum()
         details = [*face.box, face.score, *np.ravel(face.points)]
         row |= {c: nan_to_none(float(v)) for c, v in zip(FACE_COLUMNS, details, strict=True)}
         row |= {c: float(p) for c, p in zip(CLASSES, probs, strict=True)}

@@ -49,6 +49,9 @@ class _TrackSums:
         self.face_frames = 0
         self.probs = np.zeros(len(CLASSES))
         self.preds = np.zeros(len(CLASSES), dtype=np.int64)
+        self.rel_preds = np.zeros(len(CLASSES), dtype=np.int64)  # with relative scores only
+        self.baseline_ok = 0
+        self.relative = False
         self.history: deque[tuple[float, np.ndarray | None, list[float] | None]] = deque(
             maxlen=TIMELINE_FRAMES
         )
@@ -62,6 +65,10 @@ class _TrackSums:
         self.face_frames += 1
         self.probs += probs
         self.preds[row["pred_index"]] += 1
+        if row.get("rel_pred") is not None:
+            self.relative = True
+            self.rel_preds[CLASSES.index(row["rel_pred"])] += 1
+            self.baseline_ok += row["baseline_ok"]
         self.history.append((row["time_s"], probs, [row[c] for c in ("x0", "y0", "x1", "y1")]))
 
     def summary_row(self, video: str, track: int | None) -> dict[str, Any]:
@@ -72,6 +79,11 @@ class _TrackSums:
         row |= {f"mean_{c}": float(m) for c, m in zip(CLASSES, means, strict=True)}
         row["dominant"] = CLASSES[int(self.preds.argmax())] if self.face_frames else None
         row |= {f"share_{c}": n / faces for c, n in zip(CLASSES, self.preds, strict=True)}
+        if self.relative:  # as the file summary with a baseline: relative shares beside
+            rel = self.rel_preds
+            row["rel_dominant"] = CLASSES[int(rel.argmax())] if self.face_frames else None
+            row |= {f"rel_share_{c}": n / faces for c, n in zip(CLASSES, rel, strict=True)}
+            row["baseline_ok_share"] = self.baseline_ok / faces
         return row
 
     def track_result(self, number: int) -> tuple[np.ndarray, TrackResult]:

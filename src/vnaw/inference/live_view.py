@@ -44,6 +44,8 @@ def frame_message(frame: LiveFrame, stats: dict[str, Any], quality: int = 75) ->
         if row.get("track") is None:
             continue
         face = {"track": row["track"], "found": bool(row["face_found"]), "pred": row["pred"]}
+        if row.get("baseline_ok"):  # relative to the person's baseline: shown beside the raw
+            face["rel"] = row["rel_pred"]
         if row["pred"] is not None:
             face["box"] = [row[c] * scale for c in ("x0", "y0", "x1", "y1")]
             face["probs"] = [round(row[c], 4) for c in CLASSES]
@@ -244,7 +246,8 @@ function show(m) {
       if (!f.box) continue;
       const [x0, y0, x1, y1] = f.box, k = CLASSES.indexOf(f.pred);
       fctx.strokeStyle = COLOURS[k]; fctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-      const label = `${f.track}: ${f.pred} ${f.probs[k].toFixed(2)}`;
+      const label = `${f.track}: ${f.pred} ${f.probs[k].toFixed(2)}` +
+        (f.rel ? ` · relative: ${f.rel}` : "");
       const w = fctx.measureText(label).width + 8, ty = y0 > 22 ? y0 - 20 : y1 + 2;
       fctx.fillStyle = "rgba(20,20,20,.8)"; fctx.fillRect(x0, ty, w, 19);
       fctx.fillStyle = "#fff"; fctx.fillText(label, x0 + 4, ty + 15);
