@@ -143,6 +143,29 @@ def test_sigint_mid_stream_leaves_complete_outputs(clip, tmp_path):
     assert "analysed" in err.splitlines()[-1]  # the final line says what was done
 
 
+def test_a_stream_that_stalls_ends_with_a_warning(clip, tmp_path):
+    """A sender that stops sending (frozen, the connection left open) is given up after the read
+    timeout: a warning naming the source and why, complete outputs, exit 0."""
+    sender, url = _sender(clip, fps=30, seconds=60)
+    out = tmp_path / "out"
+    proc = _vnaw(url, "--out", str(out), "--quiet", "--open-timeout", "2")
+    table = out / f"127.0.0.1_{url.rsplit(':', 1)[1]}.csv"
+    deadline = time.monotonic() + 60
+    while _lines(table) < 30:
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+        time.sleep(0.1)
+    sender.send_signal(signal.SIGSTOP)
+    try:
+        rc = proc.wait(timeout=60)
+    finally:
+        sender.send_signal(signal.SIGCONT)
+    err = proc.stderr.read()
+    assert rc == 0, err
+    assert f"{url}: the stream broke off after" in err and "nothing received for 2 s" in err
+    df = _complete(table)
+    _accounted(df, int(df["frame"].max()))
+
+
 def test_standard_input_not_live_analyses_every_frame(clip, tmp_path):
     import av
 

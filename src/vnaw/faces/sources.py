@@ -110,14 +110,17 @@ def open_source(source: Source, timeout: float = 10.0):
         raise VideoError(f"{source.name}: cannot open ({err})") from None
 
 
-def iter_source(container, name: str, *, pace: bool = False, live: bool = False) -> Iterator[Frame]:
+def iter_source(
+    container, name: str, *, pace: bool = False, live: bool = False, timeout: float | None = None
+) -> Iterator[Frame]:
     """Decode the first video stream of an open ``container``, with timestamps relative to its
     first frame. The frames' ``rgb`` is the decoded PyAV frame, converted by :func:`to_rgb` only
     for the frames that are analysed (most of a live stream's may be skipped). ``pace``: hand
     frames over no faster than their timestamps (a file read as if it were a camera). ``live``:
     slice threads only (frame threads hold a frame back per thread). A stream that breaks off
     ends the iteration (a live source that stops is the end of its recording: warning
-    :class:`StreamBrokeOff`), raising :class:`VideoError` only if no frame came."""
+    :class:`StreamBrokeOff`; ``timeout``: the read timeout it was opened with, named when it is
+    what ended it), raising :class:`VideoError` only if no frame came."""
     import av
 
     with container:
@@ -137,6 +140,8 @@ def iter_source(container, name: str, *, pace: bool = False, live: bool = False)
                 yield Frame(index, float(t), frame)
                 index += 1
         except (av.FFmpegError, OSError) as err:
+            if timeout and isinstance(err, av.ExitError):  # FFmpeg's read timeout fired
+                err = f"nothing received for {timeout:g} s"
             if index == 0:
                 raise VideoError(f"{name}: no decodable video frame ({err})") from None
             raise StreamBrokeOff(

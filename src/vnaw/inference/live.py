@@ -256,7 +256,10 @@ class LiveAnalysis:
             self._warm_up(detect, cfg)
             container = open_source(src, self.open_timeout)
             pace = bool(self.live and src.is_file)
-            frames = iter_source(container, src.name, pace=pace, live=bool(self.live))
+            timeout = self.open_timeout if src.kind == "network" else None
+            frames = iter_source(
+                container, src.name, pace=pace, live=bool(self.live), timeout=timeout
+            )
             reader = FrameReader(frames, live=bool(self.live))
         except BaseException:
             detect.close()
