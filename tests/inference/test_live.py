@@ -217,3 +217,49 @@ def test_stream_stops_after_duration_and_closes_when_the_loop_breaks(gap_video):
 
 def test_source_dataclass_is_a_file_only_for_files():
     assert Source("x", "file", "x").is_file and not Source("-", "stdin", "-").is_file
+
+
+def test_causal_relative_scores_against_the_calibration_frames():
+    """``--calibrate S``: frames of the first S seconds form the baseline (no relative scores
+    meanwhile: ``baseline_ok = 0``, the raw probabilities repeated); after, each frame's ``rel_``
+    cells are the relative probabilities against the trimmed mean of those frames."""
+    pytest.importorskip("vnaw.inference.baseline")
+    from vnaw.inference.baseline import BaselineConfig, log_probs, relative_probs, trimmed_mean
+    from vnaw.inference.live import relative_scores
+
+    rng = np.random.default_rng(0)
+    rest = np.array([0.8, 0.1, 0.02, 0.01, 0.01, 0.04, 0.01, 0.01])  # a stern resting face
+    smile = np.array([0.3, 0.05, 0.02, 0.01, 0.55, 0.03, 0.02, 0.02])
+    scores = relative_scores("auto", calibrate=1.0)(1)
+    calib = []
+    for k in range(20):  # 10 frames a second: 10 calibration frames, then 10 more
+        t = k / 10
+        probs = (rest if k < 14 else smile) + rng.uniform(0, 0.01, 8)
+        probs /= probs.sum()
+        cells = scores.update(probs, t, None)
+        rel = np.array([cells[f"rel_{c}"] for c in CLASSES])
+        assert cells["baseline_mode"] == "calibration"
+        if t <= 1.0:
+            calib.append(probs)
+            assert cells["baseline_ok"] == 0 and np.allclose(rel, probs)
+            continue
+        base = trimmed_mean(log_probs(np.array(calib)), BaselineConfig().trim)
+        expected = relative_probs(log_probs(probs), base, BaselineConfig().margin)
+        assert cells["baseline_ok"] == 1 and cells["baseline_frames"] == len(calib)
+        assert np.allclose(rel, expected, atol=1e-9)
+        assert cells["rel_pred"] == ("Neutral" if k < 14 else "Happiness")
+
+
+def test_relative_columns_of_a_stream_say_which_baseline(gap_video):
+    """Through ``vnaw.stream``: the mode is in every row; ``baseline=None`` drops the columns.
+    (The astronaut smiles all along, so her baseline is never trusted: raw repeated.)"""
+    pytest.importorskip("vnaw.inference.baseline")
+    import vnaw
+
+    rows = list(vnaw.stream(str(gap_video), device="cpu", duration=0.5))
+    assert {r["baseline_mode"] for r in rows} == {"running"}
+    for r in rows:
+        if r["face_found"]:
+            assert r["baseline_ok"] == 0 and r["rel_Happiness"] == r["Happiness"]
+    none = list(vnaw.stream(str(gap_video), device="cpu", baseline=None, duration=0.1))
+    assert "rel_pred" not in none[0] and "baseline_mode" not in none[0]

@@ -357,6 +357,8 @@ def stream(
     live: bool | None = None,
     duration: float | None = None,
     encoder: str | None = None,
+    baseline: str | None = "auto",
+    calibrate: float | None = None,
     **options,
 ) -> Iterator[dict[str, Any]]:
     """Per-frame rows of ``source`` as they are produced: one dict per frame and face track, the
@@ -367,15 +369,17 @@ def stream(
     ``dshow:video=NAME``), a stream URL (``rtsp://``, ``rtmp://``, ``http(s)://``, ``udp://``,
     ``tcp://``, ``srt://``) or ``"-"`` (standard input). ``live`` (default: not for a file)
     skips frames rather than fall behind; a file read live is paced by its timestamps.
-    ``duration``: stop after that many seconds of the source. ``model``, ``device``,
+    ``duration``: stop after that many seconds of the source. ``baseline``: ``"auto"``
+    (person-relative ``rel_`` columns from the frames seen so far; ``calibrate=S``: from each
+    face's first S seconds) or ``None``. ``model``, ``device``,
     ``encoder``: as for :func:`vnaw.analyze_video`; ``options``: fields of
     :class:`LiveAnalysis` (``face_config``, ``detector``, ``open_timeout``, …). Estimates are
     causal (module docstring). Breaking out of the loop closes the source."""
     from vnaw.inference.analyze import load_model
 
-    analysis = LiveAnalysis(
-        source, load_model(model, device, encoder=encoder), live, duration, **options
-    )
+    model = load_model(model, device, encoder=encoder)
+    relative = relative_scores(baseline, calibrate)
+    analysis = LiveAnalysis(source, model, live, duration, relative=relative, **options)
     for frame in analysis:
         yield from frame.rows
 
