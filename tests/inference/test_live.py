@@ -225,6 +225,7 @@ def test_causal_relative_scores_against_the_calibration_frames():
     cells are the relative probabilities against the trimmed mean of those frames."""
     pytest.importorskip("vnaw.inference.baseline")
     from vnaw.inference.baseline import BaselineConfig, log_probs, relative_probs, trimmed_mean
+
     from vnaw.inference.live import relative_scores
 
     rng = np.random.default_rng(0)
@@ -263,3 +264,71 @@ def test_relative_columns_of_a_stream_say_which_baseline(gap_video):
             assert r["baseline_ok"] == 0 and r["rel_Happiness"] == r["Happiness"]
     none = list(vnaw.stream(str(gap_video), device="cpu", baseline=None, duration=0.1))
     assert "rel_pred" not in none[0] and "baseline_mode" not in none[0]
+
+
+def test_a_file_read_live_through_the_command_line(gap_video, tmp_path, capsys):
+    """``vnaw predict FILE --live``: paced by its timestamps, the live table (one row per frame,
+    ``analysed`` and ``latency_s``), summary and timeline, and one final line with the counts."""
+    from vnaw.cli import main
+
+    out = tmp_path / "out"
+    rc = main(["predict", str(gap_video), "--live", "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 0 and len(err) == 1
+    df = pd.read_csv(out / "gap.csv")
+    assert list(df.columns[: len(LIVE_COLUMNS)]) == LIVE_COLUMNS
+    assert df["frame"].nunique() == 24 and df["frame"].max() == 24
+    analysed = df[df["analysed"] == 1]["frame"].nunique()
+    assert f"24 frames, {analysed} analysed" in err[0]
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["source_frames"].tolist() == [24]
+    assert (out / "gap_timeline.png").exists()
+
+
+def test_the_live_page_and_its_event_stream(gap_video):
+    """The page is self-contained (no external URL), ``/events`` sends the newest frame as a
+    JPEG with the face's box, label and probabilities, then ``end`` when the view closes."""
+    import http.client
+    import json
+
+    from vnaw.inference.live_view import LiveView
+
+    view = LiveView("cam", port=0, rate=1000)
+    try:
+        host, port = view.server.server_address[:2]
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.request("GET", "/")
+        page = conn.getresponse().read().decode()
+        assert "EventSource" in page and "<canvas" in page
+        assert "http" not in page.replace("http-equiv", "")  # no external asset
+        conn.request("GET", "/events")
+        events = conn.getresponse()
+        assert events.getheader("Content-Type") == "text/event-stream"
+        assert events.fp.readline() == b"retry: 1000\n"
+        events.fp.readline()
+        deadline = time.monotonic() + 10
+        while not view.clients:  # the handler has registered the page
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        rgb = np.zeros((720, 1280, 3), np.uint8)
+        probs = [0.1, 0, 0, 0, 0.9, 0, 0, 0]
+        row = _row(5, 1, probs)
+        row |= {"x0": 100.0, "y0": 200.0, "x1": 300.0, "y1": 400.0}
+        view.publish(LiveFrame(5, 0.5, True, [row], rgb, 0.02), {"analysed": 4, "skipped": 1})
+        line = events.fp.readline()
+        assert line.startswith(b"data: ")
+        msg = json.loads(line[6:])
+        assert (msg["frame"], msg["width"], msg["height"]) == (5, 640, 360)  # scaled to 640
+        assert msg["image"].startswith("data:image/jpeg;base64,")
+        (face,) = msg["faces"]
+        assert face["box"] == [50.0, 100.0, 150.0, 200.0] and face["pred"] == "Happiness"
+        assert face["probs"] == probs and (msg["analysed"], msg["skipped"]) == (4, 1)
+        events.fp.readline()
+        closer = threading.Thread(target=view.close)
+        closer.start()
+        assert events.fp.readline() == b"event: end\n"
+        closer.join(10)
+        assert not closer.is_alive()
+    finally:
+        if view.thread.is_alive():
+            view.close()
