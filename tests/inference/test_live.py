@@ -332,3 +332,27 @@ def test_the_live_page_and_its_event_stream(gap_video):
     finally:
         if view.thread.is_alive():
             view.close()
+
+
+@pytest.mark.parametrize("kind", ["encoder", pytest.param("temporal", marks=pytest.mark.slow)])
+def test_every_row_is_final_when_produced(kind, gap_video, tmp_path):
+    """Causal estimates: a frame's row does not change when later frames exist — the rows of the
+    first 0.3 s are the same whether the analysis stops there or goes on (a centred average or
+    the mean of the windows covering a frame would change them). With a temporal model too."""
+    import vnaw
+
+    model = None
+    if kind == "temporal":
+        from helpers.tiny_run import make_run
+
+        model = make_run(tmp_path / "run", clip_length=6, stride=2)
+    whole = list(vnaw.stream(str(gap_video), model=model, device="cpu", baseline=None))
+    head = list(vnaw.stream(str(gap_video), model=model, device="cpu", baseline=None,
+                            duration=0.3))  # fmt: skip
+    assert len(head) == 9 and [r["frame"] for r in head] == [r["frame"] for r in whole[:9]]
+    cols = [*CLASSES, "x0", "y1", "pred"]
+    assert [[r[c] for c in cols] for r in head] == [[r[c] for c in cols] for r in whole[:9]]
+    probs = np.array([[r[c] for c in CLASSES] for r in whole if r["face_found"]])
+    assert np.allclose(probs.sum(axis=1), 1) and len(probs) >= 15
+    # The estimate moves with the frames: not one constant row repeated.
+    assert kind == "encoder" or np.ptp(probs, axis=0).max() > 1e-4
