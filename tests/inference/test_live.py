@@ -161,7 +161,6 @@ def test_live_outputs_are_complete_and_the_summary_adds_up(tmp_path):
 
 
 def test_a_dead_url_is_one_line_and_exit_2(tmp_path, capsys):
-    pytest.importorskip("mediapipe")
     from helpers.live_stream import free_port
     from vnaw.cli import main
 
@@ -180,6 +179,10 @@ def test_whole_video_options_are_refused_live(tmp_path, capsys):
     rc = main(["predict", "rtsp://cam.local/live", "--out", str(tmp_path), "--overlay"])
     err = capsys.readouterr().err
     assert rc == 2 and "--overlay" in err and err.count("\n") == 1
+    # and the live options are refused on the file path (they would do nothing there)
+    rc = main(["predict", "clip.mp4", "--out", str(tmp_path), "--duration", "5"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--duration is for live input" in err and err.count("\n") == 1
 
 
 def test_stream_a_file_every_frame_causally(gap_video):

@@ -27,7 +27,6 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    pytest.importorskip("mediapipe")
     pytest.importorskip("skimage")
     from helpers.face_video import write_video
 

@@ -63,8 +63,24 @@ def add_live_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def is_live(args: argparse.Namespace) -> bool:
+    """Whether ``vnaw predict`` takes the live path: ``--live``, or a source that is no file."""
+    from vnaw.faces.sources import is_live_source
+
+    return bool(args.live) or is_live_source(args.input)
+
+
 def check_live_arguments(args: argparse.Namespace) -> None:
+    """Refuse, before any work, options that do not fit the path taken."""
     from vnaw.errors import ConfigError
+
+    if not is_live(args):
+        for flag in ("duration", "calibrate", "serve"):
+            if getattr(args, flag) is not None:
+                raise ConfigError(
+                    f"--{flag} is for live input (a camera, a stream URL, -, or a file with --live)"
+                )
+        return
 
     for name in ("duration", "open_timeout", "calibrate"):
         value = getattr(args, name)
@@ -105,7 +121,7 @@ def predict_live(args: argparse.Namespace, out: Path, model, face_config, given=
     analysis = LiveAnalysis(
         args.input,
         model,
-        live=args.live if args.live is not None else None,
+        live=args.live,
         duration=args.duration,
         face_config=face_config,
         detector=args.detector,
