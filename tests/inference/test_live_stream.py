@@ -2,7 +2,8 @@
 127.0.0.1 at 30 fps by a separate process (tests/helpers/live_stream.py), analysed as it plays.
 
 Rows appear while the stream plays; every source frame has exactly one row (analysed or skipped)
-and the counts add up; SIGINT mid-stream leaves complete outputs (exit 0); standard input works;
+and the counts add up; SIGINT or SIGTERM mid-stream leaves complete outputs (exit 0); a stream that
+stalls ends with a warning; standard input works;
 the live page updates in headless Chromium while the stream plays and says so when it ends."""
 
 from __future__ import annotations
@@ -117,7 +118,8 @@ def test_a_live_stream_is_analysed_as_it_plays(clip, tmp_path):
     assert (out / table.name.replace(".csv", "_timeline.png")).exists()
 
 
-def test_sigint_mid_stream_leaves_complete_outputs(clip, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_stream_leaves_complete_outputs(sig, clip, tmp_path):
     _, url = _sender(clip, fps=30, seconds=60)
     out = tmp_path / "out"
     proc = _vnaw(url, "--out", str(out), "--quiet", "--format", "json")
@@ -126,7 +128,7 @@ def test_sigint_mid_stream_leaves_complete_outputs(clip, tmp_path):
     while _lines(table) < 30:  # well into the stream
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     rc = proc.wait(timeout=60)
     err = proc.stderr.read()
     assert rc == 0 and "Traceback" not in err, err
