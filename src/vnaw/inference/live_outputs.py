@@ -140,7 +140,11 @@ class LiveOutputs:
             self.write_summary()
             self.last_summary = now
         if now - self.last_timeline >= self.timeline_every and not self._drawing():
-            self.drawing = threading.Thread(target=self.write_timelines, daemon=True)
+            # The histories are copied here: the analysis goes on appending while it draws.
+            tracks = self._timeline_tracks()
+            self.drawing = threading.Thread(
+                target=self.write_timelines, args=(tracks,), daemon=True
+            )
             self.drawing.start()
             self.last_timeline = now
 
@@ -167,13 +171,20 @@ class LiveOutputs:
 
         return write_table(self.summary_table(), self.out / "summary.csv", "csv")
 
-    def write_timelines(self) -> list[Path]:
+    def _timeline_tracks(self) -> dict[int, tuple[np.ndarray, TrackResult]]:
+        """Per track with a face, its recent history as a timeline's input (a copy)."""
+        return {
+            k: t.track_result(k)
+            for k, t in sorted(self.tracks.items(), key=lambda kv: kv[0] or 0)
+            if k is not None and t.face_frames
+        }
+
+    def write_timelines(self, tracks: dict | None = None) -> list[Path]:
         from vnaw.inference.outputs import plot_timeline
 
-        tracks = {k: t for k, t in self.tracks.items() if k is not None and t.face_frames}
+        tracks = self._timeline_tracks() if tracks is None else tracks
         paths = []
-        for number, sums in sorted(tracks.items()):
-            times, track = sums.track_result(number)
+        for number, (times, track) in tracks.items():
             if len(times) < 2:
                 continue
             name = f"_track{number}" if len(tracks) > 1 else ""
