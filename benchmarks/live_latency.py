@@ -9,9 +9,10 @@ by a separate process (``tests/helpers/live_stream.py``, x264 zerolatency); ``vn
   (p50, p95, max), the first ``--settle`` seconds left out (the source's start: the frames buffered
   while the stream is probed arrive at once);
 * **share analysed**: analysed frames / source frames (the rest are skipped to keep up);
-* and, as the baseline measured in the same run, the same clip analysed *not live* (every frame, as
-  fast as it goes: ``vnaw predict - --no-live`` from a pipe), whose frames/s is the analysis
-  capacity that live mode shares out.
+* and, as the baseline measured in the same run (before and after the live runs), a clip of the
+  same kind analysed *not live* (every frame, as fast as it goes: ``vnaw predict - --no-live``
+  from a pipe), whose frames/s is the analysis capacity that live mode shares out; the table
+  gives each live run's analysed frames per second against it.
 
 Each setting's result is saved under ``--work`` as it finishes and reused by a rerun (``--fresh``
 redoes them). Run::
@@ -147,45 +148,53 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30, help="stream length per setting")
     ap.add_argument("--fps", type=int, nargs="+", default=[30, 60])
     ap.add_argument("--settle", type=float, default=2.0, help="seconds left out at the start")
+    ap.add_argument("--baseline-seconds", type=float, default=10, help="not-live clip length")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vnaw_live_bench")
     ap.add_argument("--fresh", action="store_true", help="redo every setting")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
-    for fps in ["not live", *args.fps]:
-        name = f"{fps}fps_{args.seconds:g}s" if fps != "not live" else f"notlive_{args.seconds:g}s"
+    # The baseline runs before and after the live runs: on a shared machine the load drifts.
+    for setting in ["before", *args.fps, "after"]:
+        live = setting not in ("before", "after")
+        seconds = args.seconds if live else args.baseline_seconds
+        name = f"{setting}fps_{seconds:g}s" if live else f"notlive_{setting}_{seconds:g}s"
         saved = args.work / f"{name}.json"
         if saved.exists() and not args.fresh:
-            results[fps] = json.loads(saved.read_text())
+            results[setting] = json.loads(saved.read_text())
             continue
-        clip = make_clip(args.work / f"clip_{fps if fps != 'not live' else 30}fps_{args.seconds:g}s.mp4",
-                         args.seconds, fps if fps != "not live" else 30)  # fmt: skip
+        fps = setting if live else 30
+        clip = make_clip(args.work / f"clip_{fps}fps_{seconds:g}s.mp4", seconds, fps)
         out = args.work / f"out_{name}"
-        if fps == "not live":
-            info = run_not_live(to_ts(clip, args.work / f"clip_{args.seconds:g}s.ts"), out)
-            info |= figures(out / "stdin.csv", 0.0)
-            info["frames_per_s"] = info["rate_rows"] / info["rate_s"]
-        else:
-            info = run_live(clip, fps, args.seconds, out)
+        if live:
+            info = run_live(clip, fps, seconds, out)
             port = info["url"].rsplit(":", 1)[1]
             info |= figures(out / f"127.0.0.1_{port}.csv", args.settle)
+        else:
+            info = run_not_live(to_ts(clip, args.work / f"clip_{seconds:g}s.ts"), out)
+            info |= figures(out / "stdin.csv", 0.0)
+            info["frames_per_s"] = info["rate_rows"] / info["rate_s"]
+            info["load"] = [os.getloadavg()[0]]
         saved.write_text(json.dumps(info, indent=1))
-        results[fps] = info
-        print(f"{fps}: {json.dumps(info)}", file=sys.stderr, flush=True)
+        results[setting] = info
+        print(f"{setting}: {json.dumps(info)}", file=sys.stderr, flush=True)
 
-    base = results["not live"]
-    print(f"\nbaseline, not live (every frame of the same clip from a pipe): "
-          f"{base['frames_per_s']:.1f} frames/s analysed\n")  # fmt: skip
-    print("| input | source frames | analysed | share analysed | latency p50 | p95 | max |")
-    print("|---|---|---|---|---|---|---|")
+    before, after = results["before"]["frames_per_s"], results["after"]["frames_per_s"]
+    print(f"\nbaseline, not live (every frame of a {args.baseline_seconds:g} s clip from a pipe): "
+          f"{before:.1f} frames/s analysed before the live runs, {after:.1f} after\n")  # fmt: skip
+    print("| input | source frames | analysed | share analysed | analysed/s "
+          "| ÷ baseline | latency p50 | p95 | max |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for fps in args.fps:
         r = results[fps]
+        rate = r["analysed"] / args.seconds
         print(
             f"| {fps} fps live | {r['frames']} | {r['analysed']} | {r['share']:.0%} | "
+            f"{rate:.1f} | {rate / ((before + after) / 2):.2f} | "
             f"{r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | {r['max_ms']:.0f} ms |"
         )
-    loads = [x for fps in args.fps for x in results[fps]["load"]]
-    print(f"\nload average (1 min) during the live runs: {min(loads):.1f}–{max(loads):.1f} "
+    loads = [x for r in results.values() for x in r["load"]]
+    print(f"\nload average (1 min) during the runs: {min(loads):.1f}–{max(loads):.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
 
 
