@@ -218,6 +218,21 @@ def test_stream_stops_after_duration_and_closes_when_the_loop_breaks(gap_video):
     assert threading.active_count() <= before
 
 
+def test_stdin_from_a_terminal_is_refused(monkeypatch):
+    import io
+
+    from vnaw.errors import VideoError
+    from vnaw.faces.sources import open_source
+
+    class Terminal(io.BytesIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    with pytest.raises(VideoError, match="standard input is a terminal"):
+        open_source(parse_source("-"))
+
+
 def test_source_dataclass_is_a_file_only_for_files():
     assert Source("x", "file", "x").is_file and not Source("-", "stdin", "-").is_file
 

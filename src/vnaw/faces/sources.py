@@ -96,6 +96,8 @@ def open_source(source: Source, timeout: float = 10.0):
         from vnaw.faces.video import check_video_file
 
         check_video_file(Path(source.target))
+    if source.kind == "stdin" and sys.stdin.isatty():
+        raise VideoError("-: standard input is a terminal; pipe a stream into it (… | vnaw …)")
     target = sys.stdin.buffer if source.kind == "stdin" else source.target
     try:
         if source.kind == "network":
