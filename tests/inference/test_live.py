@@ -374,3 +374,35 @@ def test_every_row_is_final_when_produced(kind, gap_video, tmp_path):
     assert np.allclose(probs.sum(axis=1), 1) and len(probs) >= 15
     # The estimate moves with the frames: not one constant row repeated.
     assert kind == "encoder" or np.ptp(probs, axis=0).max() > 1e-4
+
+
+@pytest.mark.parametrize("turn", [90, 270])
+def test_live_frames_are_upright_like_a_files(tmp_path, turn):
+    """A source with rotation metadata (a phone streaming portrait video) is analysed upright."""
+    import av
+
+    from vnaw.faces.sources import FrameReader, iter_source, open_source, to_rgb
+
+    upright = np.zeros((80, 48, 3), np.uint8)  # portrait: a white band on top, grey on the left
+    upright[:16], upright[16:, :12] = 255, 128
+    frames = [upright] * 3
+    clip = tmp_path / f"r{turn}.mp4"
+    with av.open(str(clip), "w") as out:  # stored turned, with the display matrix that undoes it
+        s = out.add_stream("mpeg4", rate=10)
+        s.height, s.width, s.pix_fmt = 48, 80, "yuv420p"
+        s.set_display_rotation(turn)
+        for img in frames:
+            stored = np.ascontiguousarray(np.rot90(img, k=-turn // 90))
+            for packet in s.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+                out.mux(packet)
+        for packet in s.encode():
+            out.mux(packet)
+    src = parse_source(str(clip))
+    reader = FrameReader(iter_source(open_source(src), src.name), live=False)
+    got = []
+    while (t := reader.take(timeout=10)) is not None and t.arrival is not None:
+        got.append(to_rgb(t.arrival.frame.rgb))
+    reader.close()
+    assert len(got) == 3
+    for g, want in zip(got, frames, strict=True):
+        assert g.shape == (80, 48, 3) and np.abs(g.astype(int) - want).mean() < 4

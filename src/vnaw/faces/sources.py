@@ -28,7 +28,7 @@ import numpy as np
 
 from vnaw.errors import VideoError
 from vnaw.faces.types import Frame
-from vnaw.faces.video import _rgb
+from vnaw.faces.video import _rgb, rotation, upright
 
 NETWORK_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp")
 DEVICE_FORMATS = ("v4l2", "avfoundation", "dshow")  # PyAV's (libavdevice's) camera inputs
@@ -154,8 +154,11 @@ def iter_source(
 
 
 def to_rgb(frame) -> np.ndarray:
-    """A decoded PyAV frame (or an RGB array, passed through) as an RGB array."""
-    return frame if isinstance(frame, np.ndarray) else _rgb(frame)
+    """A decoded PyAV frame (or an RGB array, passed through) as an RGB array, upright (a frame
+    with rotation metadata is turned as a player shows it, as for files)."""
+    if isinstance(frame, np.ndarray):
+        return frame
+    return upright(_rgb(frame), rotation(frame))
 
 
 class StreamBrokeOff(Exception):
