@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from _results import add_json_option, write_results
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
@@ -151,6 +153,7 @@ def main() -> None:
     ap.add_argument("--baseline-seconds", type=float, default=10, help="not-live clip length")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vnaw_live_bench")
     ap.add_argument("--fresh", action="store_true", help="redo every setting")
+    add_json_option(ap)
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
@@ -185,9 +188,17 @@ def main() -> None:
     print("| input | source frames | analysed | share analysed | analysed/s "
           "| ÷ baseline | latency p50 | p95 | max |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
     for fps in args.fps:
         r = results[fps]
         rate = r["analysed"] / args.seconds
+        rows.append({
+            "input": f"{fps} fps live", "source frames": r["frames"], "analysed": r["analysed"],
+            "share analysed": round(r["share"], 3), "analysed/s": round(rate, 1),
+            "÷ not live": round(rate / ((before + after) / 2), 2),
+            "latency p50 ms": round(r["p50_ms"]), "p95 ms": round(r["p95_ms"]),
+            "max ms": round(r["max_ms"]),
+        })  # fmt: skip
         print(
             f"| {fps} fps live | {r['frames']} | {r['analysed']} | {r['share']:.0%} | "
             f"{rate:.1f} | {rate / ((before + after) / 2):.2f} | "
@@ -196,6 +207,13 @@ def main() -> None:
     loads = [x for r in results.values() for x in r["load"]]
     print(f"\nload average (1 min) during the runs: {min(loads):.1f}–{max(loads):.1f} "
           f"on {os.cpu_count()} CPUs")  # fmt: skip
+    recorded = {
+        "not live before, frames/s": round(before, 1),
+        "not live after, frames/s": round(after, 1),
+        "load average during the runs": f"{min(loads):.1f}–{max(loads):.1f}",
+        "rows": rows,
+    }
+    write_results(args.json, recorded)
 
 
 if __name__ == "__main__":
