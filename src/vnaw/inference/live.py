@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -180,7 +181,9 @@ def relative_scores(
         if calibrate is not None:
             raise ConfigError("--calibrate S reads a person baseline: drop --baseline none")
         return None
-    if given is not None:
+    if baseline != "auto":
+        if given is None:
+            raise ConfigError(f"--baseline {baseline}: its baselines were not read (given)")
         if calibrate is not None:
             raise ConfigError("--calibrate S and --baseline PATH: give one baseline, not two")
 
@@ -371,14 +374,20 @@ def stream(
     skips frames rather than fall behind; a file read live is paced by its timestamps.
     ``duration``: stop after that many seconds of the source. ``baseline``: ``"auto"``
     (person-relative ``rel_`` columns from the frames seen so far; ``calibrate=S``: from each
-    face's first S seconds) or ``None``. ``model``, ``device``,
+    face's first S seconds), a path (a neutral recording or images of the person, as for
+    ``vnaw predict --baseline PATH``; faces in order of appearance) or ``None``. ``model``, ``device``,
     ``encoder``: as for :func:`vnaw.analyze_video`; ``options``: fields of
     :class:`LiveAnalysis` (``face_config``, ``detector``, ``open_timeout``, …). Estimates are
     causal (module docstring). Breaking out of the loop closes the source."""
     from vnaw.inference.analyze import load_model
 
     model = load_model(model, device, encoder=encoder)
-    relative = relative_scores(baseline, calibrate)
+    given = None
+    if baseline not in (None, "none", "auto"):  # a neutral recording or images of the person
+        from vnaw.inference.relative import calibrate as read_baselines
+
+        given = read_baselines(Path(baseline), model)
+    relative = relative_scores(baseline, calibrate, given)
     analysis = LiveAnalysis(source, model, live, duration, relative=relative, **options)
     for frame in analysis:
         yield from frame.rows
