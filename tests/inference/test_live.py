@@ -406,3 +406,31 @@ def test_live_frames_are_upright_like_a_files(tmp_path, turn):
     assert len(got) == 3
     for g, want in zip(got, frames, strict=True):
         assert g.shape == (80, 48, 3) and np.abs(g.astype(int) - want).mean() < 4
+
+
+def test_baseline_from_a_recording_live(gap_video, tmp_path, capsys):
+    """``--baseline PATH`` live: each face is read against the recording's baseline
+    (``baseline_mode = given``, ``baseline_frames`` its frame count); a trusted frame's ``rel_``
+    cells are its relative probabilities against it, an untrusted one repeats the raw ones."""
+    pytest.importorskip("vnaw.inference.relative")
+    from vnaw.inference.baseline import BaselineConfig, log_probs, relative_probs
+    from vnaw.inference.relative import calibrate
+
+    from vnaw.cli import main
+    from vnaw.inference.analyze import load_model
+
+    out = tmp_path / "out"
+    rc = main(["predict", str(gap_video), "--live", "--baseline", str(gap_video), "--out",
+               str(out), "--quiet"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    df = pd.read_csv(out / "gap.csv")
+    face = df[df["face_found"] == 1]
+    assert len(face) and (face["baseline_mode"] == "given").all()
+    (base,) = calibrate(gap_video, load_model(device="cpu"))
+    assert (face["baseline_frames"] == len(base.frames)).all()
+    raw = face[list(CLASSES)].to_numpy()
+    rel = face[[f"rel_{c}" for c in CLASSES]].to_numpy()
+    ok = face["baseline_ok"].to_numpy() == 1
+    expected = relative_probs(log_probs(raw[ok]), base.logp, BaselineConfig().margin)
+    assert np.allclose(rel[ok], expected, atol=1e-5)
+    assert np.allclose(rel[~ok], raw[~ok], atol=1e-5)
