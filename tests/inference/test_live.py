@@ -179,6 +179,9 @@ def test_whole_video_options_are_refused_live(tmp_path, capsys):
     rc = main(["predict", "rtsp://cam.local/live", "--out", str(tmp_path), "--overlay"])
     err = capsys.readouterr().err
     assert rc == 2 and "--overlay" in err and err.count("\n") == 1
+    rc = main(["predict", "rtsp://cam.local/live", "--out", str(tmp_path), "--shard", "1/2"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--shard" in err and err.count("\n") == 1
     # and the live options are refused on the file path (they would do nothing there)
     rc = main(["predict", "clip.mp4", "--out", str(tmp_path), "--duration", "5"])
     err = capsys.readouterr().err

@@ -87,11 +87,14 @@ def check_live_arguments(args: argparse.Namespace) -> None:
         if value is not None and value <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of seconds")
     for flag in ("overlay", "report", "abaw_test_list"):
-        if getattr(args, flag):
+        if getattr(args, flag, None):
             raise ConfigError(
                 f"--{flag.replace('_', '-')} needs the whole video and is not available live; "
                 "run vnaw predict on a recording of the stream instead"
             )
+    for flag in ("shard", "ray"):
+        if getattr(args, flag, None):
+            raise ConfigError(f"--{flag} shares out the videos of a folder, not a live source")
 
 
 @contextlib.contextmanager
