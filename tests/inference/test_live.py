@@ -244,9 +244,7 @@ def test_causal_relative_scores_against_the_calibration_frames():
     """``--calibrate S``: frames of the first S seconds form the baseline (no relative scores
     meanwhile: ``baseline_ok = 0``, the raw probabilities repeated); after, each frame's ``rel_``
     cells are the relative probabilities against the trimmed mean of those frames."""
-    pytest.importorskip("vnaw.inference.baseline")
     from vnaw.inference.baseline import BaselineConfig, log_probs, relative_probs, trimmed_mean
-
     from vnaw.inference.live import relative_scores
 
     rng = np.random.default_rng(0)
@@ -275,7 +273,6 @@ def test_causal_relative_scores_against_the_calibration_frames():
 def test_relative_columns_of_a_stream_say_which_baseline(gap_video):
     """Through ``vnaw.stream``: the mode is in every row; ``baseline=None`` drops the columns.
     (The astronaut smiles all along, so her baseline is never trusted: raw repeated.)"""
-    pytest.importorskip("vnaw.inference.baseline")
     import vnaw
 
     rows = list(vnaw.stream(str(gap_video), device="cpu", duration=0.5))
@@ -415,12 +412,10 @@ def test_baseline_from_a_recording_live(gap_video, tmp_path, capsys):
     """``--baseline PATH`` live: each face is read against the recording's baseline
     (``baseline_mode = given``, ``baseline_frames`` its frame count); a trusted frame's ``rel_``
     cells are its relative probabilities against it, an untrusted one repeats the raw ones."""
-    pytest.importorskip("vnaw.inference.relative")
-    from vnaw.inference.baseline import BaselineConfig, log_probs, relative_probs
-    from vnaw.inference.relative import calibrate
-
     from vnaw.cli import main
     from vnaw.inference.analyze import load_model
+    from vnaw.inference.baseline import BaselineConfig, log_probs, relative_probs
+    from vnaw.inference.relative import calibrate
 
     out = tmp_path / "out"
     rc = main(["predict", str(gap_video), "--live", "--baseline", str(gap_video), "--out",

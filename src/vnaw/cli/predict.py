@@ -72,8 +72,8 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     if args.verbose:
         print(f"predict: {model.description}", file=sys.stderr)
     make_detector(args.detector, args.detector_weights, opts.face_config).close()  # fails early
-    if is_live(args):
-        return predict_live(args, out, model, opts.face_config)
+    if is_live(args):  # --baseline PATH: its baselines read before the source is opened
+        return predict_live(args, out, model, opts.face_config, calibration_for(opts, model))
     videos = find_videos(args.input)
     if not videos:
         raise FileNotFoundError(2, "no video or image files found", args.input)

@@ -171,17 +171,15 @@ def relative_scores(
     """Per track number, its relative scores for ``--baseline``: ``auto`` (from the frames seen
     so far, or with ``calibrate`` the first S seconds), ``none`` (no columns: ``None``), a path
     (``given``: its baselines, by face order as a list, or by track number as a dict)."""
-    import importlib.util
-
     from vnaw.errors import ConfigError
+    from vnaw.inference.relative import parse_baseline
 
-    if importlib.util.find_spec("vnaw.inference.baseline") is None:  # pragma: no cover
-        return None  # TEMPORARY until the person-baseline module is merged
-    if baseline in (None, "none"):
+    mode = parse_baseline(baseline)
+    if mode is None:
         if calibrate is not None:
             raise ConfigError("--calibrate S reads a person baseline: drop --baseline none")
         return None
-    if baseline != "auto":
+    if mode != "auto":
         if given is None:
             raise ConfigError(f"--baseline {baseline}: its baselines were not read (given)")
         if calibrate is not None:
@@ -382,11 +380,11 @@ def stream(
     from vnaw.inference.analyze import load_model
 
     model = load_model(model, device, encoder=encoder)
-    given = None
-    if baseline not in (None, "none", "auto"):  # a neutral recording or images of the person
-        from vnaw.inference.relative import calibrate as read_baselines
+    from vnaw.inference.relative import calibrate as read_baselines
+    from vnaw.inference.relative import parse_baseline
 
-        given = read_baselines(Path(baseline), model)
+    mode = parse_baseline(baseline)  # a path: a neutral recording or images of the person
+    given = read_baselines(mode, model) if isinstance(mode, Path) else None
     relative = relative_scores(baseline, calibrate, given)
     analysis = LiveAnalysis(source, model, live, duration, relative=relative, **options)
     for frame in analysis:
