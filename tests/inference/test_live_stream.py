@@ -77,7 +77,9 @@ def _complete(path: Path) -> pd.DataFrame:
     text = path.read_text()
     assert text.endswith("\n")
     with open(path, newline="") as f:
-        assert all(len(row) == len(LIVE_COLUMNS) for row in csv.reader(f))
+        header, *rows = csv.reader(f)
+    assert header[: len(LIVE_COLUMNS)] == LIVE_COLUMNS and "rel_pred" in header  # --baseline auto
+    assert all(len(row) == len(header) for row in rows)
     return pd.read_csv(path)
 
 
