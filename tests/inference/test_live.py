@@ -432,3 +432,25 @@ def test_baseline_from_a_recording_live(gap_video, tmp_path, capsys):
     expected = relative_probs(log_probs(raw[ok]), base.logp, BaselineConfig().margin)
     assert np.allclose(rel[ok], expected, atol=1e-5)
     assert np.allclose(rel[~ok], raw[~ok], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_an_exported_run_live_gives_what_the_run_gives(gap_video, tmp_path):
+    """``vnaw.stream`` with a run's ONNX export (no PyTorch at inference) gives the run's own
+    causal probabilities (the first face frame aside: the graph takes windows of 2 frames or
+    more, so that one is read after a masked frame)."""
+    import vnaw
+    from helpers.tiny_run import make_run
+    from vnaw.inference.analyze import load_model
+    from vnaw.inference.export import export_onnx
+    from vnaw.models.artifact import load_video_model
+
+    model, _ = load_video_model(make_run(tmp_path / "run", clip_length=6, stride=2))
+    exported = str(export_onnx(model, tmp_path / "m.onnx"))
+    assert not hasattr(load_model(exported, "cpu").temporal, "parameters")  # ONNX, not torch
+    rows = {}
+    for name, m in (("run", model.eval()), ("onnx", exported)):
+        got = list(vnaw.stream(str(gap_video), model=m, device="cpu", baseline=None))
+        rows[name] = np.array([[r[c] for c in CLASSES] for r in got if r["face_found"]])
+    assert rows["run"].shape == rows["onnx"].shape and len(rows["run"]) >= 15
+    np.testing.assert_allclose(rows["onnx"][1:], rows["run"][1:], atol=1e-4)

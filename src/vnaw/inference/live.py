@@ -39,6 +39,7 @@ from vnaw.faces.sources import source_key as _source_key
 from vnaw.faces.track import IoUTracker
 from vnaw.faces.types import Face, FaceConfig
 from vnaw.inference.predict import input_framing
+from vnaw.inference.streaming import _torch_probs
 from vnaw.inference.table import FACE_COLUMNS, TABLE_COLUMNS
 from vnaw.inference.windows import ambiguity
 from vnaw.labels import CLASSES
@@ -66,7 +67,8 @@ class TrailingMean:
 
 class TrailingWindow:
     """Causal temporal model: the model over the last ``clip_length`` analysed frames of the track
-    (frames without a face are masked, as in training), the newest frame's probabilities."""
+    (frames without a face are masked, as in training), the newest frame's probabilities. The
+    model is a PyTorch module or an exported run's ONNX graph (``window_probs``)."""
 
     def __init__(self, temporal, clip_length: int) -> None:
         self.temporal = temporal
@@ -74,8 +76,6 @@ class TrailingWindow:
         self.face: deque[bool] = deque(maxlen=clip_length)
 
     def push(self, x: np.ndarray | None) -> np.ndarray | None:
-        import torch
-
         if x is None:
             if self.feats:  # a gap in the track: masked in the window
                 self.feats.append(np.zeros_like(self.feats[-1]))
@@ -83,12 +83,16 @@ class TrailingWindow:
             return None
         self.feats.append(np.asarray(x, dtype=np.float32))
         self.face.append(True)
-        feats = torch.from_numpy(np.stack(self.feats))[None]  # (1, T, D)
-        present = torch.tensor([list(self.face)])  # (1, T)
-        device = next(self.temporal.parameters()).device
-        with torch.no_grad():
-            probs = self.temporal(feats.to(device), present.to(device)).probs
-        return probs[0, -1].float().cpu().numpy().astype(np.float64)
+        feats = np.stack(self.feats)[None]  # (1, T, D)
+        present = np.array([list(self.face)])  # (1, T)
+        if hasattr(self.temporal, "window_probs"):  # an exported run (vnaw.models.onnx_video)
+            if feats.shape[1] < 2:  # its graph takes T ≥ 2: a masked frame before the first
+                feats = np.concatenate([np.zeros_like(feats), feats], axis=1)
+                present = np.concatenate([np.zeros_like(present), present], axis=1)
+            probs = self.temporal.window_probs(feats, present)
+        else:
+            probs = _torch_probs(self.temporal, feats, present)
+        return probs[0, -1].astype(np.float64)
 
 
 class RelativeScores:
