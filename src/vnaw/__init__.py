@@ -2,7 +2,8 @@
 
 Public API (stable): ``CLASSES``, ``NUM_CLASSES``, ``naw_weight``, ``frame_skip``,
 ``in_frame_erase``, ``macro_f1``, ``TemporalEncoder``, ``VNAWLoss``, ``ImageClassifier``,
-``VideoModel``, ``analyze_video`` (a video path → its per-frame table as a pandas DataFrame). Names are imported on first use, so ``import vnaw`` (and ``vnaw --help``) loads
+``VideoModel``, ``analyze_video`` (a video path → its per-frame table as a pandas DataFrame),
+``stream`` (a camera, stream URL or file → its per-frame rows as they are produced). Names are imported on first use, so ``import vnaw`` (and ``vnaw --help``) loads
 no deep-learning library until one is needed.
 
 The pipeline, the data formats and every choice the paper leaves open are described in
@@ -30,6 +31,7 @@ _API = {
     "ImageClassifier": "vnaw.models.encoder",
     "VideoModel": "vnaw.models.video",
     "analyze_video": "vnaw.inference.analyze",
+    "stream": "vnaw.inference.live",
 }
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "in_frame_erase",
     "macro_f1",
     "naw_weight",
+    "stream",
 ]
 
 
@@ -64,6 +67,7 @@ if TYPE_CHECKING:  # for editors and type checkers
     from vnaw.augment.video import frame_skip, in_frame_erase
     from vnaw.evaluation.metrics import macro_f1
     from vnaw.inference.analyze import analyze_video
+    from vnaw.inference.live import stream
     from vnaw.labels import CLASSES, NUM_CLASSES
     from vnaw.losses.naw import naw_weight
     from vnaw.losses.video import VNAWLoss

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from vnaw.cli.faces import add_detector_arguments, add_scale_arguments
+from vnaw.cli.predict_live import add_live_arguments
 from vnaw.errors import ConfigError, VnawError
 
 
@@ -25,6 +26,7 @@ def _check_out(out: Path) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from vnaw.cli.predict_live import check_live_arguments
     from vnaw.inference.quiet import native_stderr_silenced
     from vnaw.inference.table import check_format
 
@@ -40,6 +42,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out(out)
     check_format(args.format)
+    check_live_arguments(args)
     if args.ray:
         from vnaw.cluster import require_ray
 
@@ -49,6 +52,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _predict_all(args: argparse.Namespace, out: Path) -> int:
+    from vnaw.cli.predict_live import is_live, predict_live
     from vnaw.cluster import RayOptions
     from vnaw.faces.detectors import make_detector
     from vnaw.faces.video import find_videos, skipped_files
@@ -69,6 +73,8 @@ def _predict_all(args: argparse.Namespace, out: Path) -> int:
     if args.verbose:
         print(f"predict: {model.description}", file=sys.stderr)
     make_detector(args.detector, args.detector_weights, opts.face_config).close()  # fails early
+    if is_live(args):  # --baseline PATH: its baselines read before the source is opened
+        return predict_live(args, out, model, opts.face_config, calibration_for(opts, model))
     videos = find_videos(args.input)
     if not videos:
         raise FileNotFoundError(2, "no video or image files found", args.input)
@@ -154,14 +160,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "probabilities smoothed over time). Writes per video OUT/<name>.csv (one row per frame "
         "and face; empty probabilities where no face was found), <name>_timeline.png, and "
         "OUT/summary.csv. In a folder, <name> is the video's path relative to it, without its "
-        "extension (cam1/clip.mp4 → OUT/cam1/clip.csv).",
+        "extension (cam1/clip.mp4 → OUT/cam1/clip.csv). A camera (/dev/video0, "
+        "avfoundation:0, dshow:video=NAME), a stream URL (rtsp, rtmp, http(s), udp, tcp, srt) "
+        "or - (standard input) is analysed live: frames are skipped rather than falling "
+        "behind, and the table, summary and timeline are written as it plays.",
     )
     p.add_argument(
         "input",
-        metavar="VIDEO_OR_DIR",
+        metavar="SOURCE",
         nargs="?",
-        help="a video (or image) file or a folder (with --merge: optional, checks that each of "
-        "its videos is finished)",
+        help="a video (or image) file, a folder, a camera, a stream URL or - (stdin) (with "
+        "--merge: optional, a folder whose videos must all be finished)",
     )
     p.add_argument(
         "--model",
@@ -207,6 +216,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "none = raw scores only",
     )
     add_detector_arguments(p)
+    add_live_arguments(p)
     p.add_argument("--chunk", type=int, default=64, help="frames per streaming chunk")
     p.add_argument(
         "--threads", type=int, default=0, help="encoder threads (0 = half the CPU cores)"
