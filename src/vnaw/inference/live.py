@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from vnaw.evaluation.windows import ambiguity
 from vnaw.faces.detectors import make_detector
 from vnaw.faces.sources import FrameReader, Source, iter_source, open_source, parse_source, to_rgb
 from vnaw.faces.sources import source_key as _source_key
@@ -41,7 +42,6 @@ from vnaw.faces.types import Face, FaceConfig
 from vnaw.inference.predict import input_framing
 from vnaw.inference.streaming import _torch_probs
 from vnaw.inference.table import FACE_COLUMNS, TABLE_COLUMNS
-from vnaw.inference.windows import ambiguity
 from vnaw.labels import CLASSES
 
 if TYPE_CHECKING:
