@@ -31,7 +31,7 @@ import numpy as np
 
 from _results import add_json_option, write_results
 from vnaw.demo import demo_config, prepare_synthetic
-from vnaw.evaluation.experiments import ablation, run_and_score
+from vnaw.experiments import ablation, run_and_score
 from vnaw.evaluation.tables import ResultRow, to_markdown
 
 

@@ -1,4 +1,4 @@
-"""``vnaw kfold`` (Table 1) and ``vnaw ablation`` (Table 2): :mod:`vnaw.evaluation.experiments`."""
+"""``vnaw kfold`` (Table 1) and ``vnaw ablation`` (Table 2): :mod:`vnaw.experiments`."""
 
 from __future__ import annotations
 
@@ -34,14 +34,14 @@ def _score(args: argparse.Namespace) -> str:
 
 
 def _cmd_kfold(args: argparse.Namespace) -> int:
-    from vnaw.evaluation.experiments import kfold
+    from vnaw.experiments import kfold
 
     print(kfold(_load(args), Path(args.out), args.folds, args.seeds, args.fold_seed, _score(args)))
     return 0
 
 
 def _cmd_ablation(args: argparse.Namespace) -> int:
-    from vnaw.evaluation.experiments import ablation
+    from vnaw.experiments import ablation
 
     baselines = tuple(args.person_baseline or ())
     print(ablation(_load(args), Path(args.out), args.seeds, _score(args), baselines))

@@ -170,7 +170,7 @@ def test_kfold_runs_folds_and_tabulates_means(root: Path, tmp_path: Path, fakes,
 def test_score_clean_reads_the_clean_label_scores(
     root: Path, tmp_path: Path, fakes, monkeypatch
 ) -> None:
-    import vnaw.evaluation.experiments as ex
+    import vnaw.experiments as ex
 
     # The fake evaluation writes "clean labels" scores only when given clean records.
     monkeypatch.setattr(ex, "clean_records", lambda root: {})
