@@ -31,8 +31,8 @@ import numpy as np
 
 from _results import add_json_option, write_results
 from vnaw.demo import demo_config, prepare_synthetic
-from vnaw.experiments import ablation, run_and_score
 from vnaw.evaluation.tables import ResultRow, to_markdown
+from vnaw.experiments import ablation, run_and_score
 
 
 def main() -> None:

@@ -95,6 +95,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict:
     """Training and evaluation replaced by recorders; evaluation writes a known metrics.json."""
     pytest.importorskip("torch")  # the modules patched here import it
     import vnaw.evaluation.evaluate as ev
+    import vnaw.features.crops as crops
     import vnaw.features.store as fs
     import vnaw.models.artifact as art
 
@@ -119,8 +120,11 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> dict:
     # A stand-in module: the real one would import Lightning (seconds) for nothing.
     monkeypatch.setitem(sys.modules, "vnaw.training.train", types.SimpleNamespace(train=train))
     monkeypatch.setattr(ev, "evaluate", evaluate)
-    monkeypatch.setattr(art, "load_video_model", lambda run_dir, **kw: (None, None))
+    model = types.SimpleNamespace(description="a fake run")
+    monkeypatch.setattr(art, "load_video_model", lambda run_dir, **kw: (model, None))
     monkeypatch.setattr(fs, "FeatureStore", lambda path: path)
+    monkeypatch.setattr(fs, "check_store", lambda store, records: None)
+    monkeypatch.setattr(crops, "CropFeatures", lambda model, records: records)
     return calls
 
 

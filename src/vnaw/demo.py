@@ -3,8 +3,8 @@
 1. generate the synthetic Aff-Wild2-layout data set (design §9), unless it is already there;
 2. pretrain a small image encoder on its frames with the NLA loss (``vnaw pretrain``, design §5);
 3. cache per-frame features (``vnaw extract``, design §7.3);
-4. train V-NAW on them (``vnaw train``, ``configs/demo.yaml``);
-5. evaluate on the validation videos against the noisy and the clean labels (``vnaw evaluate``).
+4. train V-NAW on them (``vnaw train``, ``configs/demo.yaml``) and evaluate it on the validation
+   videos against the noisy and the clean labels (``vnaw evaluate``).
 
 Every step resumes: rerunning the command after an interruption skips what is finished.
 
@@ -34,7 +34,7 @@ def deterministic_torch(threads: int = DEMO_THREADS) -> None:
 
 
 def _step(n: int, text: str) -> float:
-    print(f"\n[{n}/5] {text}", flush=True)
+    print(f"\n[{n}/4] {text}", flush=True)
     return time.time()
 
 
@@ -117,11 +117,7 @@ def run_demo(
     synth: dict | None = None,
     pretrain: list[str] | None = None,
 ) -> dict:
-    from vnaw.data.affwild2 import clean_records
-    from vnaw.evaluation.evaluate import evaluate, split_videos
-    from vnaw.features.store import FeatureStore
-    from vnaw.models.artifact import load_video_model
-    from vnaw.training.train import train
+    from vnaw.experiments import train_and_score
 
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
@@ -137,7 +133,8 @@ def run_demo(
     )
     run_dir = out / "run"
 
-    t = _step(4, f"V-NAW training (configs/{DEMO_CONFIG}) -> {run_dir}")
+    eval_dir = run_dir / "eval-official"
+    _step(4, f"V-NAW training (configs/{DEMO_CONFIG}) -> {run_dir}, then evaluation -> {eval_dir}")
     overrides = [
         f"trainer.seed={seed}",
         f"trainer.progress_bar={progress}",
@@ -146,21 +143,7 @@ def run_demo(
     if epochs is not None:
         overrides.append(f"optim.epochs={epochs}")
     cfg = demo_config(data, store, run_dir, overrides)
-    if not (run_dir / "model.safetensors").is_file():
-        train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").is_file())
-    timings["train"] = time.time() - t
-
-    t = _step(5, "whole-video evaluation on Validation_Set")
-    eval_dir = run_dir / "eval-official"
-    metrics = evaluate(
-        load_video_model(run_dir, with_encoder=False)[0],
-        split_videos(data, "official"),
-        FeatureStore(store),
-        eval_dir,
-        clean=clean_records(data),
-        progress=progress,
-    )
-    timings["evaluate"] = time.time() - t
+    metrics = train_and_score(cfg, eval_dir, progress=progress, timings=timings)
 
     print("\n" + (eval_dir / "metrics.md").read_text())
     for name, m in metrics.items():

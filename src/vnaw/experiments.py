@@ -1,7 +1,9 @@
 """The paper's experiments: Table 1 (``vnaw kfold``) and Table 2 (``vnaw ablation``) — design §3.3, §8.
 
-Each experiment is a list of (row, seed) runs, each a normal training run in its own directory
-under ``--out``, evaluated on its split's test videos. Finished runs (their ``eval`` metrics exist)
+Application code over the library, beside :mod:`vnaw.demo`; both are built on
+:func:`train_and_score`, the package's one "train, then score". Each experiment is a list of
+(row, seed) runs, each a normal training run in its own directory under ``--out``, evaluated on
+its split's test videos. Finished runs (their ``eval`` metrics exist)
 are skipped, an unfinished one resumes from its last checkpoint, so an interrupted experiment is
 continued by running the same command again. Rows with several seeds report mean ± std.
 """
@@ -9,6 +11,7 @@ continued by running the same command again. Rows with several seeds report mean
 from __future__ import annotations
 
 import json
+import time
 from copy import deepcopy
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from vnaw.config import RunConfig
 from vnaw.data.affwild2 import clean_records, index_dataset
 from vnaw.data.splits import kfold_splits, save_splits
 from vnaw.errors import DataError
+from vnaw.evaluation.evaluate import score_run, split_videos
 from vnaw.evaluation.plots import plot_bars
 from vnaw.evaluation.tables import ResultRow, to_json, to_markdown
 from vnaw.files import atomic_text
@@ -35,43 +39,54 @@ ABLATION_ROWS = (
 )
 
 
-def run_and_score(cfg: RunConfig, score: str = "labels", progress: bool = True) -> np.ndarray:
-    """Train (or resume / reuse) one run and return its per-class F1 on its split's test videos.
-
-    ``score="clean labels"`` scores against the ``clean/`` annotations of synthetic data.
-    """
-    from vnaw.evaluation.evaluate import evaluate, split_videos
-    from vnaw.features import store as feature_store
-    from vnaw.models.artifact import load_video_model
+def train_and_score(
+    cfg: RunConfig,
+    eval_dir: Path | None = None,
+    *,
+    progress: bool = True,
+    timings: dict[str, float] | None = None,
+) -> dict:
+    """Train the run of ``cfg`` (or resume or reuse it), then score it on its split's test videos
+    (:func:`vnaw.evaluation.evaluate.score_run`, into ``eval_dir``, default ``RUN/eval``); returns
+    the metrics. A run already scored there is read back; seconds spent go into ``timings``
+    (``train``, ``evaluate``)."""
     from vnaw.training.train import train
 
     run_dir = Path(cfg.out_dir)
-    metrics_file = run_dir / "eval" / "metrics.json"
-    if not metrics_file.is_file():
-        train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").is_file())
-        d = cfg.data
-        records = split_videos(
-            d.root, d.split, d.folds_file, annotations=d.annotations, skip_bad=d.skip_bad
-        )
-        cached = cfg.mode == "features"
-        model = load_video_model(run_dir, with_encoder=not cached)[0]
-        if cached:
-            frames = feature_store.FeatureStore(cfg.data.features)
-        else:  # end-to-end run: features from the crops, with the run's own encoder
-            from vnaw.features.crops import CropFeatures
+    eval_dir = eval_dir or run_dir / "eval"
+    metrics_file = eval_dir / "metrics.json"
+    timings = {} if timings is None else timings
+    timings.update(train=0.0, evaluate=0.0)
+    if metrics_file.is_file():
+        return json.loads(metrics_file.read_text())
+    t = time.time()
+    train(cfg, resume=(run_dir / "checkpoints" / "last.ckpt").is_file())
+    timings["train"] = time.time() - t
+    t = time.time()
+    d = cfg.data
+    records = split_videos(
+        d.root, d.split, d.folds_file, annotations=d.annotations, skip_bad=d.skip_bad
+    )
+    metrics = score_run(
+        run_dir,
+        records,
+        eval_dir,
+        # End-to-end runs are scored from the crops, with the run's own encoder.
+        features=d.features if cfg.mode == "features" else None,
+        clean=clean_records(d.root),
+        progress=progress,
+    )
+    timings["evaluate"] = time.time() - t
+    return metrics
 
-            frames = CropFeatures(model, records)
-        evaluate(
-            model,
-            records,
-            frames,
-            run_dir / "eval",
-            clean=clean_records(cfg.data.root),
-            progress=progress,
-        )
-    metrics = json.loads(metrics_file.read_text())
+
+def run_and_score(cfg: RunConfig, score: str = "labels", progress: bool = True) -> np.ndarray:
+    """:func:`train_and_score`, as per-class F1 (fractions, Table 1 order) against ``score``
+    (``"labels"``, or ``"clean labels"``: the ``clean/`` annotations of synthetic data)."""
+    metrics = train_and_score(cfg, progress=progress)
     if score not in metrics:
-        raise DataError(metrics_file, f"no scores against {score!r}; it has {list(metrics)}")
+        where = Path(cfg.out_dir) / "eval" / "metrics.json"
+        raise DataError(where, f"no scores against {score!r}; it has {list(metrics)}")
     f1 = metrics[score]["per_class_f1"]
     return np.array([f1[c] for c in CLASSES]) / 100
 

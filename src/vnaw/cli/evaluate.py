@@ -9,19 +9,14 @@ from vnaw.cli.data import ANNOTATIONS_HELP
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from vnaw.models.artifact import load_run_config, load_video_model, run_dir_of
+    from vnaw.models.artifact import load_run_config, run_dir_of
 
-    cfg = load_run_config(run_dir_of(args.run)[0])  # a wrong run fails before the heavy imports
+    run_dir = run_dir_of(args.run)[0]
+    cfg = load_run_config(run_dir)  # a wrong run fails before the heavy imports
     from vnaw.data.affwild2 import clean_records
-    from vnaw.evaluation.evaluate import evaluate, split_videos
-    from vnaw.features.crops import CropFeatures
-    from vnaw.features.store import FeatureStore, check_store
+    from vnaw.evaluation.evaluate import score_run, split_videos
     from vnaw.inference.analyze import resolve_device
 
-    store_path = args.features or (cfg.data.features if cfg.mode == "features" else None)
-    model, _ = load_video_model(args.run, with_encoder=store_path is None)
-    model = model.to(resolve_device(args.device))
-    print(f"evaluate: {model.description}")
     records = split_videos(
         args.data,
         args.split,
@@ -29,14 +24,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         annotations=args.annotations,
         skip_bad=args.skip_bad,
     )
-    out = Path(args.out) if args.out else model.run_dir / f"eval-{args.split}"
-    if store_path is None:  # end-to-end run: features from the crops, with the run's encoder
-        store = CropFeatures(model, records)
-    else:
-        store = FeatureStore(store_path)
-        check_store(store, records)
-    metrics = evaluate(
-        model, records, store, out, stride=args.stride, clean=clean_records(args.data)
+    out = Path(args.out) if args.out else run_dir / f"eval-{args.split}"
+    metrics = score_run(
+        args.run,
+        records,
+        out,
+        # An end-to-end run without --features encodes the crops with its own encoder.
+        features=args.features or (cfg.data.features if cfg.mode == "features" else None),
+        device=resolve_device(args.device),
+        stride=args.stride,
+        clean=clean_records(args.data),
     )
     print((out / "metrics.md").read_text())
     for name, m in metrics.items():

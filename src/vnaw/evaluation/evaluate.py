@@ -16,6 +16,7 @@ macro-F1 pooled over all frames of all videos (Eq. 13–15). Writes into ``--out
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,40 @@ def evaluate(
     if weights.is_file():
         plot_weight_histogram(load_npy(weights), out_dir / "naw_weights.png")
     return metrics
+
+
+def score_run(
+    run: str | Path,
+    records: list[VideoRecord],
+    out_dir: Path,
+    *,
+    features: str | None = None,
+    device: str | None = None,
+    stride: int | None = None,
+    clean: dict[str, VideoRecord] | None = None,
+    progress: bool = True,
+) -> dict:
+    """Score the trained run ``run`` (a folder or a checkpoint in one) on ``records``: per-frame
+    features from the store ``features`` (checked against the records), or, without one, from the
+    crops through the run's own encoder (end-to-end runs). Writes :func:`evaluate`'s outputs into
+    ``out_dir`` and returns its metrics. The scoring half of every "train, then score" (``vnaw
+    evaluate``, :func:`vnaw.experiments.train_and_score`)."""
+    from vnaw.features import store as feature_store
+    from vnaw.models import artifact
+
+    model = artifact.load_video_model(run, with_encoder=features is None)[0]
+    if device is not None:
+        model = model.to(device)
+    if progress:  # a status line, as the bars are: stdout is left to the results
+        print(f"evaluate: {model.description}", file=sys.stderr, flush=True)
+    if features is None:
+        from vnaw.features.crops import CropFeatures
+
+        frames = CropFeatures(model, records)
+    else:
+        frames = feature_store.FeatureStore(features)
+        feature_store.check_store(frames, records)
+    return evaluate(model, records, frames, out_dir, stride=stride, clean=clean, progress=progress)
 
 
 def _video_table(
