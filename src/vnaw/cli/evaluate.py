@@ -17,6 +17,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from vnaw.evaluation.evaluate import score_run, split_videos
     from vnaw.inference.analyze import resolve_device
 
+    device = resolve_device(args.device)  # a wrong option fails before the data are read
     records = split_videos(
         args.data,
         args.split,
@@ -31,7 +32,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         out,
         # An end-to-end run without --features encodes the crops with its own encoder.
         features=args.features or (cfg.data.features if cfg.mode == "features" else None),
-        device=resolve_device(args.device),
+        device=device,
         stride=args.stride,
         clean=clean_records(args.data),
     )
