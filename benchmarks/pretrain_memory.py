@@ -1,6 +1,6 @@
 """Peak memory of NLA pretraining of the paper's encoder (Swin-T, 224 px RGB) on FERPlus.
 
-Runs ``vnaw pretrain --config pretrain_swin`` on FERPlus for a few optimiser steps, each in a fresh
+Runs ``vnaw pretrain pretrain_swin`` on FERPlus for a few optimiser steps, each in a fresh
 process under ``/usr/bin/time -v``, and reports the peak resident memory of the training process:
 images streamed from disk (the config's default: memory does not grow with the set) against
 preloaded (memory grows with the number of images), each at two training-set sizes. Step time is
@@ -30,8 +30,8 @@ def run(data: str, size: int, preload: bool, steps: int, threads: int, out: str)
     sets = [f"data.limit={size}", "data.eval_limit=32", f"data.preload={str(preload).lower()}",
             "data.num_workers=1", f"trainer.max_steps={steps}", "trainer.accelerator=cpu",
             "trainer.progress=false", f"trainer.threads={threads}"]  # fmt: skip
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "vnaw", "pretrain", "--config",
-           "pretrain_swin", "--data", f"ferplus:{data}", "--out", out, "--set", *sets]  # fmt: skip
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "vnaw", "pretrain", "pretrain_swin",
+           *sets, "--data", f"ferplus:{data}", "--out", out]  # fmt: skip
     t0 = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0

@@ -59,7 +59,7 @@ def main() -> None:
     torch.manual_seed(0)
 
     from vnaw import ImageClassifier
-    from vnaw.training.pretrain_config import PretrainConfig
+    from vnaw.config import PretrainConfig
     from vnaw.training.pretrain_module import PretrainModule
 
     clf = ImageClassifier.from_default().eval()

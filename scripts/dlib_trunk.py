@@ -32,7 +32,7 @@ def main() -> None:
     except VnawError as err:
         print(f"dlib_trunk: {err}", file=sys.stderr)
         sys.exit(2)
-    print(f"wrote {args.out}; train it with: vnaw pretrain … --set " + " ".join(settings))
+    print(f"wrote {args.out}; train it with: vnaw pretrain " + " ".join(settings) + " --data …")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,11 @@ F=$1 M=$2 DLIB=$3 OUT=$4
 THREADS=${THREADS:-$(nproc)} SEED=${SEED:-0}
 export HF_HUB_OFFLINE=1 MPLBACKEND=Agg
 
-run() {  # run NAME ARGS...: vnaw pretrain into OUT/NAME unless it finished; resume if it started
+data=(--data "ferplus:$F")  # the training sets of the next `run`
+# Every cycle: checkpoint chosen on FERPlus valid + muxspace val pooled (mirror average).
+opts=(--val "ferplus:$F" "muxspace:$M" --test "ferplus:$F" --epochs 9)
+
+run() {  # run NAME KEY=VALUE...: vnaw pretrain into OUT/NAME unless it finished; resume if it started
     local name=$1
     shift
     if [ -f "$OUT/$name/encoder.safetensors" ]; then
@@ -31,22 +35,20 @@ run() {  # run NAME ARGS...: vnaw pretrain into OUT/NAME unless it finished; res
     fi
     local resume=()
     [ -f "$OUT/$name/checkpoints/last.ckpt" ] && resume=(--resume)
-    vnaw pretrain --data "ferplus:$F" --threads "$THREADS" --out "$OUT/$name" "$@" \
-        --set trainer.seed="$SEED" "${resume[@]}"
+    vnaw pretrain "$@" trainer.seed="$SEED" "${data[@]}" "${opts[@]}" --threads "$THREADS" \
+        --out "$OUT/$name" "${resume[@]}"
 }
 
 trunk="$OUT/dlib_trunk96.safetensors"
 [ -f "$trunk" ] || python "$(dirname "$0")/dlib_trunk.py" "$DLIB" --ferplus "$F" --size 96 --out "$trunk"
-# Every cycle: checkpoint chosen on FERPlus valid + muxspace val pooled (mirror average).
-g=(--val "ferplus:$F" "muxspace:$M" --test "ferplus:$F" --epochs 9 --set
-    "model.model_kwargs={layers: [3,4,3,3], channels: [32,64,128,256], stem_width: 32, avg_down: true}"
+g=("model.model_kwargs={layers: [3,4,3,3], channels: [32,64,128,256], stem_width: 32, avg_down: true}"
     model.stem_pool=true model.channels=1 "model.mean=[0.4497790766697304]"
     "model.std=[1.003921568627451]" optim.lr=0.01 optim.warmup_epochs=0.5 loss.soft=true)
 run G "${g[@]}" model.pretrained="$trunk" model.input_size=96
 run G2 "${g[@]}" model.init="$OUT/G/encoder" model.input_size=96
 run G3 "${g[@]}" model.init="$OUT/G2/encoder" model.input_size=96
 run G4 "${g[@]}" model.init="$OUT/G3/encoder" model.input_size=112
-run G6 "${g[@]}" model.init="$OUT/G4/encoder" model.input_size=112 \
-    --data "ferplus:$F" "muxspace:$M" "muxspace:$M" "muxspace:$M"
+data=(--data "ferplus:$F" "muxspace:$M" "muxspace:$M" "muxspace:$M")
+run G6 "${g[@]}" model.init="$OUT/G4/encoder" model.input_size=112
 vnaw pretrain export --checkpoint "$OUT/G6/checkpoints/best.ckpt" \
     --out "$OUT/ferplus_dlib_resnet18_112" --half --onnx

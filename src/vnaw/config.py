@@ -1,13 +1,15 @@
 """Run configuration: typed defaults here, YAML files over them, command-line ``key=value`` last.
 
-One :class:`RunConfig` fully describes a V-NAW training run (design §6–§7); the resolved copy is
-written as ``config.yaml`` into every run directory. Unknown keys are errors (OmegaConf structured
+One :class:`RunConfig` fully describes a V-NAW training run (design §6–§7), one
+:class:`PretrainConfig` an encoder pretraining run (design §5); both share the optimiser and trainer
+sections. The resolved copy is written as ``config.yaml`` into every run directory. Unknown keys are errors (OmegaConf structured
 configs), so a typo in a YAML file or an override fails loudly instead of being ignored.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,29 +89,45 @@ class LossConfig:
     detach: bool = False  # the NLA reference does not detach w
 
 
+# -- sections shared by V-NAW training (RunConfig) and encoder pretraining (PretrainConfig) -----
+
+
 @dataclass
 class OptimConfig:
     lr: float = 1e-4  # paper: AdamW, 1e-4
     weight_decay: float = 0.05
     epochs: int = 20
-    scheduler: str = "cosine"  # "cosine" or "constant"
 
 
 @dataclass
 class TrainerConfig:
+    """The Lightning trainer's settings; :func:`vnaw.training.trainer.trainer_kwargs` reads them."""
+
     accelerator: str = "auto"
     devices: str = "1"  # a count, a list like "0,1", or "auto"
     num_nodes: int = 1
-    strategy: str = "auto"  # "ddp" for several processes
+    strategy: str = "auto"  # "auto": "ddp" for several devices or nodes
     precision: str = "auto"  # "auto": bf16-mixed on a CUDA GPU, 32-true on CPU
-    # Clips per device per forward pass; None: each device's whole share of the global batch.
-    # Smaller: gradient accumulation makes up the global batch (end-to-end training at batch 4096).
-    micro_batch_size: int | None = None
     # torch CPU threads; 0: torch's default (all cores). Small models on a busy machine train many
     # times faster on 1 thread (measured: 3 s against 47 s per demo epoch with another job running).
     threads: int = 0
     seed: int = 0
     deterministic: bool = False
+
+
+# -- V-NAW training ------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoOptimConfig(OptimConfig):
+    scheduler: str = "cosine"  # "cosine" or "constant"
+
+
+@dataclass
+class VideoTrainerConfig(TrainerConfig):
+    # Clips per device per forward pass; None: each device's whole share of the global batch.
+    # Smaller: gradient accumulation makes up the global batch (end-to-end training at batch 4096).
+    micro_batch_size: int | None = None
     progress_bar: bool = True
 
 
@@ -133,9 +151,133 @@ class RunConfig:
     model: TemporalConfig = field(default_factory=TemporalConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     loss: LossConfig = field(default_factory=LossConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    optim: VideoOptimConfig = field(default_factory=VideoOptimConfig)
+    trainer: VideoTrainerConfig = field(default_factory=VideoTrainerConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+
+
+# -- encoder pretraining (`vnaw pretrain`, design §5) ----------------------------------------
+
+
+@dataclass
+class PretrainDataConfig:
+    train: list[str] = field(default_factory=list)  # data specs 'reader[@split]:PATH' (static.py)
+    val: list[str] = field(default_factory=list)  # empty: the val split of each train spec with one
+    test: list[str] = field(
+        default_factory=list
+    )  # empty: the test split of each train spec with one
+    label_noise: float = 0.0  # fraction of training labels replaced by a random *other* class
+    noise_seed: int = 0  # the noise draw is seeded apart from training, so runs share it
+    # "majority": each set's own labels; "vote": one annotator's vote drawn per image (FERPlus's
+    # ten votes: real human label noise, seeded by noise_seed), images without votes keep theirs.
+    label_source: str = "majority"
+    balanced: bool = False  # sample classes equally (FERPlus: Disgust 0.5 %, Neutral 35 %)
+    limit: int = 0  # train on a fixed random subset of N images (smoke tests, timing); 0 = all
+    eval_limit: int = 0  # the same for the validation and test sets
+    frame_every: int = 10  # affwild2 reader: every n-th labelled frame (video frames are redundant)
+    # Pixels in memory (fast epochs) or read from disk by the loader's workers (bounded memory);
+    # None: preload when they take at most 2 GB (FERPlus at 48 px grey: 72 MB).
+    preload: bool | None = None
+    num_workers: int = 0  # loader worker processes: 0 is enough for preloaded images
+
+
+@dataclass
+class PretrainModelConfig:
+    backbone: str = "resnet18"  # any timm model name, e.g. swin_tiny_patch4_window7_224
+    # Unset (None) fields take those of the model.init encoder when there is one (so
+    # `model.init=default` fine-tunes the shipped encoder as it is), else the from-scratch recipe
+    # (vnaw.training.pretrain_config.RECIPE) for resnet18 and timm's own settings for any other backbone (its input size, ImageNet
+    # normalisation, RGB, no extra arguments), so changing model.backbone alone gives a working trunk.
+    model_kwargs: dict[str, Any] | None = None  # extra timm.create_model arguments
+    stem_pool: bool | None = None  # False removes a ResNet's stem max-pool
+    input_size: int | None = None
+    channels: int | None = None  # 1 = grey, 3 = RGB
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    drop_rate: float = 0.0  # dropout before the head
+    # How the training faces are framed (vnaw.faces.align.TEMPLATES), written into the encoder's
+    # JSON for `vnaw predict`; unset: from the training sets (vnaw.data.static.framing_of). Set it
+    # for folder sets of known framing (scripts/reframe_faces.py writes "ferplus" crops).
+    framing: str | None = None
+    # Start from an encoder's weights (fine-tuning, or a second training cycle): "default" for the
+    # shipped one, or an encoder path; its architecture fields must equal the ones above (the
+    # input size may differ: fine-tuning at another resolution).
+    init: str = ""
+    # Start the trunk from a timm weights file the user has (e.g. ImageNet weights of the backbone):
+    # .safetensors or a state dict read with weights_only. Nothing is downloaded.
+    pretrained: str = ""
+
+
+@dataclass
+class PretrainLossConfig:
+    kind: str = "nla"  # "nla" (design §5) or "ce" (eq. 10)
+    lam: float = 0.5  # λ of L = λ·L_NAW + (1−λ)·L_JSD
+    naw: bool = True  # False: NLA with plain CE in place of L_NAW (ablation)
+    normalize: bool = True  # C = 1/(2π√|Σ|) in eq. 11
+    detach: bool = False  # the NLA reference back-propagates through w
+    # ε = 1 − exp(−rate·e/E); vnaw.losses.naw.NAW_DEFAULTS.epsilon_rate (a test checks they agree)
+    epsilon_rate: float = 15.0
+    # FERPlus vote distributions as targets (one-hot where a set has no votes); losses/soft.py.
+    soft: bool = False
+    # Distillation (losses/soft.py): encoders ("default" or paths) whose averaged, mirror-averaged
+    # probabilities on each training image are mixed into its target with weight teacher_weight.
+    teacher: list[str] = field(default_factory=list)
+    teacher_weight: float = 0.5
+
+
+@dataclass
+class PretrainAugConfig:
+    hflip: bool = True
+    max_rotate: float = 10.0  # degrees
+    scale: list[float] = field(default_factory=lambda: [0.9, 1.1])
+    max_shift: float = 0.1  # fraction of the side
+    erase_prob: float = 0.5  # random erasing (as NLA's reference), one rectangle
+    # Real-video image quality (augment/photo.py); each is the share of images it is applied to.
+    gamma_prob: float = 0.0
+    max_gamma: float = 1.6
+    downscale_prob: float = 0.0
+    min_downscale: float = 0.4
+    blur_prob: float = 0.0
+    max_blur_sigma: float = 1.2
+    jpeg_prob: float = 0.0
+    min_jpeg_quality: int = 30
+
+
+@dataclass
+class PretrainOptimConfig(OptimConfig):
+    # Deviation: NLA's reference fine-tunes pretrained trunks with Adam 1e-4 (design §5); training
+    # from scratch needs a much larger step, so SGD + Nesterov, cosine decay after a linear warm-up.
+    optimizer: str = "sgd"  # "sgd" or "adam"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    epochs: int = 40
+    batch_size: int = 64  # images per step (NLA forwards each twice: image and flip)
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.0
+    # "cosine" (after the warm-up) or "exponential": lr × gamma per epoch, NLA's reference schedule.
+    schedule: str = "cosine"
+    gamma: float = 0.9
+
+
+@dataclass
+class PretrainTrainerConfig(TrainerConfig):
+    devices: str = "auto"
+    out_dir: str = "runs/pretrain"
+    progress: bool = True
+    save_half: bool = False  # store the exported encoder in fp16
+    val_every: int = 1  # epochs between validations
+    max_steps: int = -1  # stop after this many optimiser steps (timing and memory runs); -1: off
+
+
+@dataclass
+class PretrainConfig:
+    data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
+    model: PretrainModelConfig = field(default_factory=PretrainModelConfig)
+    loss: PretrainLossConfig = field(default_factory=PretrainLossConfig)
+    aug: PretrainAugConfig = field(default_factory=PretrainAugConfig)
+    optim: PretrainOptimConfig = field(default_factory=PretrainOptimConfig)
+    trainer: PretrainTrainerConfig = field(default_factory=PretrainTrainerConfig)
 
 
 _CHOICES = {
@@ -198,13 +340,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return cfg
 
 
-def load_config_args(config: str | None, overrides: list[str]) -> RunConfig:
-    """``load_config`` for a command line ``[CONFIG] [KEY=VALUE …]`` whose file is optional;
-    CONFIG is a YAML file or the name of one shipped with the package (``paper``, ``demo``, …)."""
+def load_config_args(
+    config: str | None, overrides: list[str], load: Callable[..., Any] | None = None
+) -> Any:
+    """``load`` (default :func:`load_config`) for a command line ``[CONFIG] [KEY=VALUE …]`` whose
+    file is optional; CONFIG is a YAML file or the name of one shipped with the package
+    (``paper``, ``demo``, ``demo_pretrain``, …). The one reading of ``vnaw train``, ``kfold``,
+    ``ablation`` and ``pretrain`` command lines."""
     overrides = list(overrides)
     if config is not None and "=" in config and not Path(config).is_file():
         config, overrides = None, [config, *overrides]
-    return load_config(resolve_config(config), overrides)
+    return (load or load_config)(resolve_config(config), overrides)
 
 
 def resolve_config(config: str | None) -> str | None:

@@ -226,7 +226,7 @@ CASES = [
     ("extract: garbage weights", ["extract", "--data", "{good}", "--out", "{out}/s4", "--encoder", "resnet18", "--weights", "{pth}"], "{pth}"),
     ("extract: wrong header", ["extract", "--data", "{bad_header}", "--out", "{out}/s5"], "{bad_header_file}"),
     ("pretrain: unknown reader", ["pretrain", "--data", "nosuch:{good}", "--out", "{out}/pt1"], "nosuch"),
-    ("pretrain: unknown key", ["pretrain", "--data", "folder:{good}", "--set", "optim.lr_typo=1", "--out", "{out}/pt2"], "lr_typo"),
+    ("pretrain: unknown key", ["pretrain", "optim.lr_typo=1", "--data", "folder:{good}", "--out", "{out}/pt2"], "lr_typo"),
     ("pretrain: missing folder", ["pretrain", "--data", "folder:{missing}", "--out", "{out}/pt3"], "{missing}"),
     ("pretrain evaluate: missing encoder", ["pretrain", "evaluate", "--encoder", "{missing}", "--data", "folder:{good}"], "{missing}"),
     ("pretrain export: garbage", ["pretrain", "export", "--checkpoint", "{pth}", "--out", "{out}/e"], "{pth}"),

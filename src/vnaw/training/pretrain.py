@@ -18,7 +18,7 @@ its mirror's (:meth:`ImageClassifier.proba`), as ``predict_proba`` does; ``--no-
 
 Commands::
 
-    vnaw pretrain --data ferplus:PATH [--config FILE] [--set optim.lr=0.05 ...] [--resume]
+    vnaw pretrain [CONFIG] [optim.lr=0.05 ...] --data ferplus:PATH [--resume]
     vnaw pretrain evaluate --encoder FILE --data ferplus:PATH [--split test] [--no-flip]
     vnaw pretrain export --checkpoint RUN/checkpoints/best.ckpt --out FILE
 
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vnaw.config import save_config, to_yaml
+from vnaw.config import PretrainConfig, save_config, to_yaml
 from vnaw.data.static import parse_spec
 from vnaw.errors import ConfigError, DataError, ModelFileError
 from vnaw.evaluation.classifier import evaluate_classifier, format_report
@@ -61,14 +61,13 @@ from vnaw.losses.soft import distill_targets, vote_targets
 from vnaw.models.encoder import ImageClassifier
 from vnaw.models.meta import require_encoder
 from vnaw.training.checkpoints import (
-    SafeCheckpointIO,
     finished_epochs,
     finished_note,
     last_checkpoint_callback,
     run_lock,
 )
 from vnaw.training.console import cap_workers, console_callbacks, progress_bar, quiet_lightning
-from vnaw.training.pretrain_config import PretrainConfig, encoder_meta, validate_config
+from vnaw.training.pretrain_config import encoder_meta, validate_config
 from vnaw.training.pretrain_data import (
     EpochSampler,
     InMemoryImages,
@@ -79,6 +78,7 @@ from vnaw.training.pretrain_data import (
     load_split,
 )
 from vnaw.training.pretrain_module import PretrainModule
+from vnaw.training.trainer import seed_and_threads, trainer_kwargs
 
 
 def init_from_timm_weights(model: ImageClassifier, path: str) -> None:
@@ -154,14 +154,6 @@ def keep_previous_metrics(out: Path) -> None:
         metrics.rename(out / f"metrics.part{part}.csv")
 
 
-def _trainer_devices(devices: str) -> Any:
-    if devices == "auto":
-        return "auto"
-    if "," in devices:
-        return [int(d) for d in devices.split(",") if d]
-    return int(devices)
-
-
 def finished_pretrain(cfg: PretrainConfig, resume: str | Path | None) -> str | None:
     """A one-line note if ``resume`` is the ``last.ckpt`` of this finished run with this very
     configuration, else ``None`` (more epochs or other settings: training goes on)."""
@@ -189,10 +181,8 @@ def run_pretrain(
 
 
 def _run_pretrain(cfg: PretrainConfig, resume: str | Path | None, callbacks: list) -> dict:
-    if cfg.trainer.threads > 0:
-        torch.set_num_threads(cfg.trainer.threads)
+    seed_and_threads(cfg.trainer)
     out = Path(cfg.trainer.out_dir)
-    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
     # The model first: a wrong model.init is refused before any data is loaded or file written.
     module = PretrainModule(cfg)
     if note := from_scratch_note(cfg):
@@ -237,7 +227,7 @@ def from_scratch_note(cfg: PretrainConfig) -> str | None:
         return None
     return (
         f"warning: {m.backbone} starts from random weights (model.pretrained is unset); the "
-        "paper's NLA starts from ImageNet weights: --set model.pretrained=FILE (a timm weights "
+        "paper's NLA starts from ImageNet weights: give model.pretrained=FILE (a timm weights "
         "file, .safetensors)"
     )
 
@@ -345,10 +335,6 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: li
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
-    on_gpu = torch.cuda.is_available() and cfg.trainer.accelerator in ("auto", "gpu", "cuda")
-    precision = cfg.trainer.precision
-    if precision == "auto":
-        precision = "bf16-mixed" if on_gpu else "32-true"
     monitor = ("val/acc", "max") if monitor_val else ("train/loss_epoch", "min")
     # Two checkpoints: the best by validation accuracy, and the latest epoch (for --resume).
     best_cb = ModelCheckpoint(
@@ -364,22 +350,13 @@ def _trainer(cfg: PretrainConfig, out: Path, *, monitor_val: bool, callbacks: li
     keys = ("train/loss_epoch", "train/acc", "val/acc", "val/macro_f1")
     lines = console_callbacks(bar, keys, step_every_s=STEP_LINE_SECONDS)
     trainer = L.Trainer(
+        **trainer_kwargs(cfg.trainer, epochs=cfg.optim.epochs, progress_bar=bar),
         default_root_dir=out,
-        max_epochs=cfg.optim.epochs,
         max_steps=cfg.trainer.max_steps,
-        accelerator=cfg.trainer.accelerator,
-        devices=_trainer_devices(cfg.trainer.devices),
-        num_nodes=cfg.trainer.num_nodes,
-        strategy="ddp" if cfg.trainer.num_nodes > 1 or _is_multi(cfg.trainer.devices) else "auto",
-        precision=precision,
         logger=CSVLogger(out, name="", version=""),
         callbacks=[best_cb, last_checkpoint_callback(out / "checkpoints"), *lines, *callbacks],
-        plugins=[SafeCheckpointIO()],
-        enable_progress_bar=bar,
         check_val_every_n_epoch=cfg.trainer.val_every,
         log_every_n_steps=20,
-        enable_model_summary=False,
-        deterministic=None,  # torch's setting as the caller left it (vnaw demo: deterministic)
     )
     return trainer, best_cb
 
@@ -401,8 +378,3 @@ def _export_and_report(
             np.array(res["confusion"]), out / f"confusion_{name}.png", f"{name} ({best})"
         )
     return results
-
-
-def _is_multi(devices: str) -> bool:
-    d = _trainer_devices(devices)
-    return (isinstance(d, int) and d > 1) or (isinstance(d, list) and len(d) > 1)

@@ -1,41 +1,24 @@
-"""Configuration of ``vnaw pretrain`` (NLA pretraining of the image encoder, paper §3.5): typed
-defaults here, a YAML file over them, ``--set key=value`` last; unknown keys are errors."""
+"""Loading and resolving the configuration of ``vnaw pretrain`` (NLA pretraining of the image
+encoder, paper §3.5): the schema is :class:`vnaw.config.PretrainConfig` (defaults ← a YAML file ←
+``key=value`` overrides, unknown keys are errors); here are its checks and the encoder its
+``model`` section describes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vnaw.config import merge_structured, resolve_config
+from vnaw.config import (
+    PretrainConfig,
+    PretrainModelConfig,
+    load_config_args,
+    merge_structured,
+    resolve_config,
+)
 from vnaw.errors import ConfigError
-from vnaw.losses.naw import NAW_DEFAULTS
 from vnaw.models.encoder import EncoderMeta
 from vnaw.models.meta import FRAMINGS
-
-
-@dataclass
-class DataConfig:
-    train: list[str] = field(default_factory=list)  # data specs 'reader[@split]:PATH' (static.py)
-    val: list[str] = field(default_factory=list)  # empty: the val split of each train spec with one
-    test: list[str] = field(
-        default_factory=list
-    )  # empty: the test split of each train spec with one
-    label_noise: float = 0.0  # fraction of training labels replaced by a random *other* class
-    noise_seed: int = 0  # the noise draw is seeded apart from training, so runs share it
-    # "majority": each set's own labels; "vote": one annotator's vote drawn per image (FERPlus's
-    # ten votes: real human label noise, seeded by noise_seed), images without votes keep theirs.
-    label_source: str = "majority"
-    balanced: bool = False  # sample classes equally (FERPlus: Disgust 0.5 %, Neutral 35 %)
-    limit: int = 0  # train on a fixed random subset of N images (smoke tests, timing); 0 = all
-    eval_limit: int = 0  # the same for the validation and test sets
-    frame_every: int = 10  # affwild2 reader: every n-th labelled frame (video frames are redundant)
-    # Pixels in memory (fast epochs) or read from disk by the loader's workers (bounded memory);
-    # None: preload when they take at most 2 GB (FERPlus at 48 px grey: 72 MB).
-    preload: bool | None = None
-    num_workers: int = 0  # loader worker processes: 0 is enough for preloaded images
-
 
 # Deviation: the paper's encoder is a Swin Transformer at 224 px (on FERPlus + RAF-DB + AffectNet);
 # the default trunk here must train from scratch on CPU (design §5). The from-scratch recipe (the
@@ -54,109 +37,6 @@ RECIPE = {
 }
 
 
-@dataclass
-class ModelConfig:
-    backbone: str = RECIPE_BACKBONE  # any timm model name, e.g. swin_tiny_patch4_window7_224
-    # Unset (None) fields take those of the model.init encoder when there is one (so
-    # `model.init=default` fine-tunes the shipped encoder as it is), else the from-scratch recipe
-    # above for resnet18 and timm's own settings for any other backbone (its input size, ImageNet
-    # normalisation, RGB, no extra arguments), so changing model.backbone alone gives a working trunk.
-    model_kwargs: dict[str, Any] | None = None  # extra timm.create_model arguments
-    stem_pool: bool | None = None  # False removes a ResNet's stem max-pool
-    input_size: int | None = None
-    channels: int | None = None  # 1 = grey, 3 = RGB
-    mean: list[float] | None = None
-    std: list[float] | None = None
-    drop_rate: float = 0.0  # dropout before the head
-    # How the training faces are framed (vnaw.faces.align.TEMPLATES), written into the encoder's
-    # JSON for `vnaw predict`; unset: from the training sets (vnaw.data.static.framing_of). Set it
-    # for folder sets of known framing (scripts/reframe_faces.py writes "ferplus" crops).
-    framing: str | None = None
-    # Start from an encoder's weights (fine-tuning, or a second training cycle): "default" for the
-    # shipped one, or an encoder path; its architecture fields must equal the ones above (the
-    # input size may differ: fine-tuning at another resolution).
-    init: str = ""
-    # Start the trunk from a timm weights file the user has (e.g. ImageNet weights of the backbone):
-    # .safetensors or a state dict read with weights_only. Nothing is downloaded.
-    pretrained: str = ""
-
-
-@dataclass
-class LossConfig:
-    kind: str = "nla"  # "nla" (design §5) or "ce" (eq. 10)
-    lam: float = 0.5  # λ of L = λ·L_NAW + (1−λ)·L_JSD
-    naw: bool = True  # False: NLA with plain CE in place of L_NAW (ablation)
-    normalize: bool = True  # C = 1/(2π√|Σ|) in eq. 11
-    detach: bool = False  # the NLA reference back-propagates through w
-    epsilon_rate: float = NAW_DEFAULTS.epsilon_rate  # ε = 1 − exp(−rate·e/E)
-    # FERPlus vote distributions as targets (one-hot where a set has no votes); losses/soft.py.
-    soft: bool = False
-    # Distillation (losses/soft.py): encoders ("default" or paths) whose averaged, mirror-averaged
-    # probabilities on each training image are mixed into its target with weight teacher_weight.
-    teacher: list[str] = field(default_factory=list)
-    teacher_weight: float = 0.5
-
-
-@dataclass
-class AugConfig:
-    hflip: bool = True
-    max_rotate: float = 10.0  # degrees
-    scale: list[float] = field(default_factory=lambda: [0.9, 1.1])
-    max_shift: float = 0.1  # fraction of the side
-    erase_prob: float = 0.5  # random erasing (as NLA's reference), one rectangle
-    # Real-video image quality (augment/photo.py); each is the share of images it is applied to.
-    gamma_prob: float = 0.0
-    max_gamma: float = 1.6
-    downscale_prob: float = 0.0
-    min_downscale: float = 0.4
-    blur_prob: float = 0.0
-    max_blur_sigma: float = 1.2
-    jpeg_prob: float = 0.0
-    min_jpeg_quality: int = 30
-
-
-@dataclass
-class OptimConfig:
-    # Deviation: NLA's reference fine-tunes pretrained trunks with Adam 1e-4 (design §5); training
-    # from scratch needs a much larger step, so SGD + Nesterov, cosine decay after a linear warm-up.
-    optimizer: str = "sgd"  # "sgd" or "adam"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    epochs: int = 40
-    batch_size: int = 64  # images per step (NLA forwards each twice: image and flip)
-    warmup_epochs: float = 1.0
-    min_lr_ratio: float = 0.0
-    # "cosine" (after the warm-up) or "exponential": lr × gamma per epoch, NLA's reference schedule.
-    schedule: str = "cosine"
-    gamma: float = 0.9
-
-
-@dataclass
-class TrainerConfig:
-    out_dir: str = "runs/pretrain"
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: str = "auto"  # Lightning's: "auto", an int, or a list like "0,1"
-    num_nodes: int = 1
-    precision: str = "auto"  # auto: bf16-mixed on GPU, 32-true on CPU
-    threads: int = 0  # torch CPU threads; 0 = torch's default
-    progress: bool = True
-    save_half: bool = False  # store the exported encoder in fp16
-    val_every: int = 1  # epochs between validations
-    max_steps: int = -1  # stop after this many optimiser steps (timing and memory runs); -1: off
-
-
-@dataclass
-class PretrainConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    aug: AugConfig = field(default_factory=AugConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-
-
 def load_config(
     yaml_path: str | Path | None = None, overrides: list[str] | None = None
 ) -> PretrainConfig:
@@ -170,6 +50,12 @@ def load_config(
     out: PretrainConfig = merge_structured(PretrainConfig, resolve_config(yaml_path), overrides)
     validate_config(out)
     return out
+
+
+def load_pretrain_args(config: str | None, overrides: list[str]) -> PretrainConfig:
+    """:func:`load_config` for a command line ``[CONFIG] [KEY=VALUE …]``, as ``vnaw train``'s
+    (:func:`vnaw.config.load_config_args`): CONFIG is a file or a shipped config's name."""
+    return load_config_args(config, overrides, load=load_config)
 
 
 def validate_config(cfg: PretrainConfig) -> None:
@@ -205,8 +91,8 @@ def validate_config(cfg: PretrainConfig) -> None:
         raise ConfigError("optim.epochs and optim.batch_size must be positive")
 
 
-def encoder_meta(cfg: ModelConfig, train: Sequence[str] = ()) -> EncoderMeta:
-    """The encoder that ``cfg`` describes, unset fields resolved (see :class:`ModelConfig`), framed
+def encoder_meta(cfg: PretrainModelConfig, train: Sequence[str] = ()) -> EncoderMeta:
+    """The encoder that ``cfg`` describes, unset fields resolved (see :class:`PretrainModelConfig`), framed
     like the ``train`` data specs' images (:func:`vnaw.data.static.framing_of`)."""
     from vnaw.data.static import framing_of
 

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from vnaw.augment import photo
 from vnaw.augment.image import random_affine, random_erase
+from vnaw.config import PretrainConfig
 from vnaw.evaluation.classifier import as_nchw
 from vnaw.evaluation.metrics import f1_from_confusion
 from vnaw.labels import NUM_CLASSES
@@ -22,7 +23,7 @@ from vnaw.losses.naw import NAWParams, naw_epsilon, nla_loss
 from vnaw.losses.soft import soft_nla_loss
 from vnaw.models.encoder import ImageClassifier
 from vnaw.models.preprocess import normalize, to_input
-from vnaw.training.pretrain_config import PretrainConfig, encoder_meta
+from vnaw.training.pretrain_config import encoder_meta
 
 
 class PretrainModule(L.LightningModule):

@@ -30,7 +30,6 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import pandas as pd
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -51,7 +50,6 @@ from vnaw.files import atomic_path, atomic_write, load_torch
 from vnaw.models.artifact import CONFIG_FILE, save_run_model
 from vnaw.models.frame_encoder import is_user_file
 from vnaw.training.checkpoints import (
-    SafeCheckpointIO,
     finished_epochs,
     finished_note,
     last_checkpoint_callback,
@@ -59,22 +57,7 @@ from vnaw.training.checkpoints import (
 )
 from vnaw.training.console import console_callbacks, progress_bar, quiet_lightning
 from vnaw.training.module import VNAWModule
-
-
-def resolve_precision(cfg: RunConfig) -> str:
-    """``auto`` → bf16 mixed precision on a CUDA GPU, full fp32 elsewhere."""
-    if cfg.trainer.precision != "auto":
-        return cfg.trainer.precision
-    wants_gpu = cfg.trainer.accelerator in ("auto", "gpu", "cuda")
-    return "bf16-mixed" if wants_gpu and torch.cuda.is_available() else "32-true"
-
-
-def _devices(value: str) -> int | list[int] | str:
-    if value == "auto":
-        return value
-    if "," in value:
-        return [int(v) for v in value.split(",") if v]
-    return int(value)
+from vnaw.training.trainer import seed_and_threads, trainer_kwargs
 
 
 def build(
@@ -192,9 +175,7 @@ def _train(
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and (run_dir / CONFIG_FILE).is_file():
         cfg = load_config(run_dir / CONFIG_FILE)  # a resumed run keeps its own configuration
-    L.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
-    if cfg.trainer.threads > 0:
-        torch.set_num_threads(cfg.trainer.threads)
+    seed_and_threads(cfg.trainer)
     absolute_paths(cfg)
     module, data = build(cfg, records, store)
     save_config(cfg, run_dir / CONFIG_FILE)
@@ -208,15 +189,7 @@ def _train(
     quiet_lightning()
     bar = progress_bar(cfg.trainer.progress_bar)
     trainer = L.Trainer(
-        max_epochs=cfg.optim.epochs,
-        accelerator=cfg.trainer.accelerator,
-        devices=_devices(cfg.trainer.devices),
-        num_nodes=cfg.trainer.num_nodes,
-        strategy=cfg.trainer.strategy,
-        precision=resolve_precision(cfg),
-        # "warn": deterministic algorithms, a warning for an op that has none; None leaves
-        # torch's setting as it is (False would switch off what a caller set).
-        deterministic="warn" if cfg.trainer.deterministic else None,
+        **trainer_kwargs(cfg.trainer, epochs=cfg.optim.epochs, progress_bar=bar),
         logger=CSVLogger(run_dir / "logs", name="", version=f"attempt{_attempt(run_dir)}"),
         callbacks=[
             checkpoint,
@@ -224,10 +197,7 @@ def _train(
             *console_callbacks(bar, ("train_loss", "val_f1")),
             *(callbacks or []),
         ],
-        plugins=[SafeCheckpointIO()],
         default_root_dir=run_dir,
-        enable_progress_bar=bar,
-        enable_model_summary=False,
         reload_dataloaders_every_n_epochs=1,  # each epoch's loader carries its epoch number
         use_distributed_sampler=False,  # the data module shards itself (see ClipDataModule)
         num_sanity_val_steps=0,
