@@ -26,7 +26,10 @@ from vnaw.labels import NUM_CLASSES
 class TemporalConfig:
     """Temporal encoder hyper-parameters (:mod:`vnaw.models.temporal`); defaults are the authors' released code (design §6)."""
 
-    feature_dim: int = 768  # Swin-T pooled features; set to the encoder's ``num_features``
+    # Size of the per-frame features (Swin-T: 768). None: the feature store's (features mode) or the
+    # encoder's (end-to-end), filled in before the run's config.yaml is written; a value given that
+    # differs from it is an error, never silently replaced.
+    feature_dim: int | None = None
     num_classes: int = NUM_CLASSES
     d_model: int = 512  # model width
     num_layers: int = 4

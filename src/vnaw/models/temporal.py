@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from vnaw.config import TemporalConfig
+from vnaw.errors import ConfigError
 
 __all__ = [
     "PERSON_BASELINES",
@@ -98,6 +99,8 @@ class TemporalEncoder(nn.Module):
                 f"person_baseline must be one of {', '.join(PERSON_BASELINES)}; "
                 f"got {config.person_baseline!r}"
             )
+        if config.feature_dim is None:
+            raise ConfigError("model.feature_dim is unset: give the size of the frame features")
         self.config = config
         self.proj = nn.Linear(config.feature_dim, config.d_model)
         if config.person_baseline == "token":

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -60,17 +61,30 @@ from vnaw.training.module import VNAWModule
 from vnaw.training.trainer import seed_and_threads, trainer_kwargs
 
 
+def with_feature_dim(cfg: RunConfig, size: int, source: str) -> RunConfig:
+    """A copy of ``cfg`` whose unset ``model.feature_dim`` is ``size``, the size of the features
+    ``source`` gives; a different size in ``cfg`` is an error (the model would not fit them)."""
+    given = cfg.model.feature_dim
+    if given is not None and given != size:
+        raise ConfigError(
+            f"model.feature_dim={given}, but {source} gives {size}-d features; leave "
+            "model.feature_dim unset (it follows the features) or use other features"
+        )
+    return replace(cfg, model=replace(cfg.model, feature_dim=size))
+
+
 def build(
     cfg: RunConfig, records: SplitRecords | None = None, store=None
 ) -> tuple[VNAWModule, ClipDataModule]:
-    """Module and data for a configuration (features or end-to-end mode)."""
+    """Module and data for a configuration (features or end-to-end mode); the configuration the
+    run uses, ``model.feature_dim`` resolved (:func:`with_feature_dim`), is ``module.cfg``."""
     if records is None:
         records = split_records(cfg)
     require_labels(records.train, "training", cfg.data.root or "the training set")
     if cfg.mode == "features":
         if store is None:
             store = _open_store(cfg, records)
-        cfg.model.feature_dim = store.feature_size
+        cfg = with_feature_dim(cfg, store.feature_size, f"the feature store {store.path}")
         views = store.erased_views if cfg.augment.erase else 0
         if cfg.augment.erase and not views:
             warnings.warn(
@@ -83,7 +97,8 @@ def build(
     from vnaw.models.frame_encoder import DEFAULT_NAME, load_encoder
 
     encoder = load_encoder(cfg.encoder.name or DEFAULT_NAME, cfg.encoder.weights)
-    cfg.model.feature_dim = encoder.meta.feature_size
+    name = cfg.encoder.name or DEFAULT_NAME
+    cfg = with_feature_dim(cfg, encoder.meta.feature_size, f"the encoder {name}")
     # End-to-end mode reads the crops themselves: check them all before the first step.
     records = SplitRecords(
         checked_records(records.train, skip_bad=cfg.data.skip_bad),
@@ -178,6 +193,7 @@ def _train(
     seed_and_threads(cfg.trainer)
     absolute_paths(cfg)
     module, data = build(cfg, records, store)
+    cfg = module.cfg  # resolved before it is saved; the caller's object is left as it was
     save_config(cfg, run_dir / CONFIG_FILE)
     checkpoint = ModelCheckpoint(
         dirpath=run_dir / "checkpoints",
