@@ -84,7 +84,8 @@ def build(
     if cfg.mode == "features":
         if store is None:
             store = _open_store(cfg, records)
-        cfg = with_feature_dim(cfg, store.feature_size, f"the feature store {store.path}")
+        where = f"the feature store {cfg.data.features or ''}".rstrip()
+        cfg = with_feature_dim(cfg, store.feature_size, where)
         views = store.erased_views if cfg.augment.erase else 0
         if cfg.augment.erase and not views:
             warnings.warn(
