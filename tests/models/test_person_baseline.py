@@ -83,10 +83,11 @@ def test_config_switch() -> None:
         from vnaw.config import resolve_config
 
         assert load_config(resolve_config(name)).model.person_baseline == "none"
-    cfg = load_config(overrides=["model.person_baseline=token"])
+    dim = "model.feature_dim=16"  # unset by default: training fills it from the features
+    cfg = load_config(overrides=["model.person_baseline=token", dim])
     assert cfg.model.person_baseline == "token"
     assert hasattr(TemporalEncoder(cfg.model), "baseline_embed")
-    assert not hasattr(TemporalEncoder(load_config().model), "baseline_embed")
+    assert not hasattr(TemporalEncoder(load_config(overrides=[dim]).model), "baseline_embed")
     with pytest.raises(ConfigError, match=r"model\.person_baseline must be one of"):
         load_config(overrides=["model.person_baseline=median"])
     with pytest.raises(ValueError, match="person_baseline must be one of"):
