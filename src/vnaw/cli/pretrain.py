@@ -39,7 +39,7 @@ _OVERRIDE = re.compile(r"[A-Za-z_][\w.]*=")
 def _cmd_train(args: argparse.Namespace) -> int:
     config, overrides = _config_and_overrides(args)
     for key, words in (("data.train", args.data), ("data.val", args.val), ("data.test", args.test)):
-        if words:  # KEY=VALUE words after `--data SPEC …` land in its list: give them back
+        if words:  # KEY=VALUE words after `--data READER:PATH …` land in its list
             specs = [w for w in words if not _OVERRIDE.match(w)]
             overrides += [w for w in words if _OVERRIDE.match(w)]
             overrides.append(f"{key}=[{','.join(repr(s) for s in specs)}]")
