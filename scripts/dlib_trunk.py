@@ -3,7 +3,7 @@
     python scripts/dlib_trunk.py dlib_face_recognition_resnet_model_v1.dat \\
         --ferplus FERPLUS_DIR --size 96 --out runs/dlib_trunk.safetensors
 
-It prints the ``--set`` arguments that describe this trunk to ``vnaw pretrain``.
+It prints the ``KEY=VALUE`` overrides that describe this trunk to ``vnaw pretrain``.
 """
 
 from __future__ import annotations

@@ -248,8 +248,8 @@ def test_step_lines_show_progress_within_an_epoch(tmp_path: Path, monkeypatch, c
 
     monkeypatch.setattr(pretrain, "STEP_LINE_SECONDS", 1e-9)  # every step
     make_ferplus(tmp_path / "ferplus", repeats=2)
-    argv = ["--data", f"ferplus:{tmp_path / 'ferplus'}", "--epochs", "1", "--out",
-            str(tmp_path / "run"), "--set", *TINY]  # fmt: skip
+    argv = [*TINY, "--data", f"ferplus:{tmp_path / 'ferplus'}", "--epochs", "1", "--out",
+            str(tmp_path / "run")]  # fmt: skip
     assert _run(argv) == 0
     out = capsys.readouterr().out
     steps = [ln for ln in out.splitlines() if ln.startswith("step ")]

@@ -213,7 +213,7 @@ def calibration_faces(paths: Sequence[Path], size: int, count: int, seed: int = 
 
 
 def pretrain_settings(path: str, size: int) -> list[str]:
-    """The ``vnaw pretrain --set`` arguments that describe the trunk written to ``path``."""
+    """The ``vnaw pretrain`` ``KEY=VALUE`` overrides that describe the trunk written to ``path``."""
     kwargs = "{layers: [3,4,3,3], channels: [32,64,128,256], avg_down: true}"
     return [
         f"model.pretrained={path}",
