@@ -35,6 +35,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         device=device,
         stride=args.stride,
         clean=clean_records(args.data),
+        announce=lambda description: print(f"evaluate: {description}", flush=True),
     )
     print((out / "metrics.md").read_text())
     for name, m in metrics.items():

@@ -16,7 +16,7 @@ macro-F1 pooled over all frames of all videos (Eq. 13–15). Writes into ``--out
 from __future__ import annotations
 
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -114,11 +114,13 @@ def score_run(
     stride: int | None = None,
     clean: dict[str, VideoRecord] | None = None,
     progress: bool = True,
+    announce: Callable[[str], object] | None = None,
 ) -> dict:
     """Score the trained run ``run`` (a folder or a checkpoint in one) on ``records``: per-frame
     features from the store ``features`` (checked against the records), or, without one, from the
     crops through the run's own encoder (end-to-end runs). Writes :func:`evaluate`'s outputs into
-    ``out_dir`` and returns its metrics. The scoring half of every "train, then score" (``vnaw
+    ``out_dir`` and returns its metrics; ``announce`` is given the loaded model's description
+    (``vnaw evaluate`` prints it). The scoring half of every "train, then score" (``vnaw
     evaluate``, :func:`vnaw.experiments.train_and_score`)."""
     from vnaw.features import store as feature_store
     from vnaw.models import artifact
@@ -126,8 +128,8 @@ def score_run(
     model = artifact.load_video_model(run, with_encoder=features is None)[0]
     if device is not None:
         model = model.to(device)
-    if progress:  # a status line, as the bars are: stdout is left to the results
-        print(f"evaluate: {model.description}", file=sys.stderr, flush=True)
+    if announce is not None:
+        announce(model.description)
     if features is None:
         from vnaw.features.crops import CropFeatures
 
