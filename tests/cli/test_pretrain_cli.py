@@ -13,6 +13,7 @@ from vnaw.cli import build_parser, main
 
 @pytest.fixture
 def trained(monkeypatch: pytest.MonkeyPatch) -> list:
+    pytest.importorskip("lightning")  # the light install (no training stack) skips these
     import vnaw.training.pretrain as pretrain
 
     configs: list = []
