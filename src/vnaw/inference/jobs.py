@@ -77,6 +77,15 @@ class PredictOptions:
             baseline=str(getattr(args, "baseline", "auto")),
         )
 
+    def reading(self) -> dict[str, Any]:
+        """How faces are read from a video: the keyword options of ``predict_file``."""
+        return {
+            "chunk": self.chunk,
+            "face_config": self.face_config,
+            "detector": self.detector,
+            "detector_weights": self.detector_weights,
+        }
+
     @property
     def face_config(self) -> FaceConfig:
         return FaceConfig(max_faces=self.max_faces, detect_every=self.detect_every)
@@ -125,14 +134,7 @@ def calibration_for(opts: PredictOptions, model):
         return None
     key = (opts.baseline, opts.model, opts.encoder, opts.max_faces, opts.detector)
     if key not in _CALIBRATIONS:
-        _CALIBRATIONS[key] = calibrate(
-            mode,
-            model,
-            chunk=opts.chunk,
-            face_config=opts.face_config,
-            detector=opts.detector,
-            detector_weights=opts.detector_weights,
-        )
+        _CALIBRATIONS[key] = calibrate(mode, model, **opts.reading())
     return _CALIBRATIONS[key]
 
 
@@ -162,10 +164,7 @@ def predict_one(
     res = predict_file(
         video,
         model,
-        chunk=opts.chunk,
-        face_config=opts.face_config,
-        detector=opts.detector,
-        detector_weights=opts.detector_weights,
+        **opts.reading(),
         progress=opts.progress,
     )
     if parse_baseline(opts.baseline) is not None:  # person-relative columns beside the raw ones
